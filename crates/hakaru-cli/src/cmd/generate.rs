@@ -1,0 +1,98 @@
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use hakaru_engine::generate::{generate, GenerateOptions, Sampling};
+
+use super::ModelArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The user message (or, with --raw, the whole prompt text)
+    #[arg(long, short = 'p')]
+    pub prompt: String,
+    /// Use the prompt as it is, without the chat template
+    #[arg(long)]
+    pub raw: bool,
+    /// A system message for the chat template
+    #[arg(long)]
+    pub system: Option<String>,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Keep going past end-of-sequence tokens
+    #[arg(long)]
+    pub ignore_eos: bool,
+    /// 0 = greedy (default)
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// 0 = no top-k filter
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object with the text, reasoning, token ids and timings instead of streaming
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.top_p) || args.top_p == 0.0 {
+        bail!("--top-p must be in (0, 1], got {}", args.top_p);
+    }
+    if args.temperature < 0.0 {
+        bail!("--temperature must be 0 (greedy) or positive, got {}", args.temperature);
+    }
+    let opened = args.model.open()?;
+    let tok = opened.loaded.tokenizer.as_ref().with_context(|| {
+        format!("model `{}` has no tokenizer, so it cannot take a text prompt (synthetic models: use `hakaru bench`, or `hakaru logits --ids`)", args.model.model)
+    })?;
+    let prompt = if args.raw {
+        args.prompt.clone()
+    } else {
+        let template = tok.chat_template().with_context(|| {
+            format!("model `{}` has no chat template; use --raw to send the prompt as it is", args.model.model)
+        })?;
+        let mut messages = Vec::new();
+        if let Some(s) = &args.system {
+            messages.push(serde_json::json!({"role": "system", "content": s}));
+        }
+        messages.push(serde_json::json!({"role": "user", "content": args.prompt}));
+        template.render(&serde_json::Value::Array(messages), &tok.render_options(true))?
+    };
+    // A chat template writes the BOS token itself; a raw prompt gets the tokenizer's own specials.
+    let ids = tok.encode(&prompt, args.raw)?;
+    let opts = GenerateOptions {
+        max_tokens: args.max_tokens,
+        ignore_eos: args.ignore_eos,
+        sampling: Sampling { temperature: args.temperature, top_p: args.top_p, top_k: args.top_k, seed: args.seed },
+        stop_ids: tok.eos_ids(),
+    };
+    let stdout = std::io::stdout();
+    let json = args.json;
+    let mut on_text = |s: &str| {
+        if !json {
+            let mut out = stdout.lock();
+            let _ = out.write_all(s.as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let g = generate(&opened.loaded.transformer, Some(tok), &ids, &opts, &mut on_text)?;
+    if json {
+        println!("{}", serde_json::to_string(&g)?);
+    } else {
+        println!();
+        eprintln!(
+            "[{} prompt tokens, {} generated ({:?}); prefill {:.1} tok/s, decode {:.1} tok/s, first token {:.0} ms]",
+            g.prompt_tokens,
+            g.token_ids.len(),
+            g.finish_reason,
+            g.prefill_tokens_per_s,
+            g.decode_tokens_per_s,
+            g.time_to_first_token_ms
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+pub mod generate;
+pub mod logits;
+pub mod models;
+pub mod pull;
+pub mod template;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hakaru_engine::load::LoadOptions;
+use hakaru_engine::registry::Precision;
+use hakaru_engine::open::OpenedModel;
+
+/// Options shared by every command that loads a model.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model: org/name[@revision], org/name[@revision]:FILE.gguf, a directory, a .gguf file,
+    /// or synthetic:<registry-name|config.json>
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Compute dtype for safetensors and synthetic models: f32, bf16 or f16 (default: as stored)
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Quantize a synthetic model: Q8_0, Q4_0, Q4_K_M, Q5_K_M or Q6_K
+    #[arg(long)]
+    pub quant: Option<String>,
+    /// CPU threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Read only the local hub cache (same as HF_HUB_OFFLINE=1)
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ModelArgs {
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        if let Some(n) = self.threads {
+            hakaru_engine::device::set_threads(n);
+        }
+        let device = hakaru_engine::device::parse_device(&self.device)?;
+        let dtype = match &self.dtype {
+            Some(d) => Some(
+                hakaru_engine::load::parse_dtype(d)
+                    .with_context(|| format!("--dtype `{d}` is not known; use f32, bf16 or f16"))?,
+            ),
+            None => None,
+        };
+        let quant = match &self.quant {
+            Some(q) => {
+                let p: Precision = q.parse()?;
+                if !p.is_quantized() {
+                    anyhow::bail!("--quant `{q}` is a float type; use --dtype for f32, bf16 or f16");
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        Ok(LoadOptions { device, dtype, quant, seed: 0 })
+    }
+
+    /// Resolve and load the model, with a download progress bar on a terminal.
+    pub fn open(&self) -> Result<OpenedModel> {
+        let opts = self.load_options()?;
+        let mut resolve = hakaru_engine::hub::ResolveOptions::from_env();
+        resolve.offline |= self.offline;
+        resolve.progress = Some(Arc::new(pull::BarProgress::new()));
+        Ok(hakaru_engine::open::open(&self.model, &resolve, &opts)?)
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` selects the level (default: warnings).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

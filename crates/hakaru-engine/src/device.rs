@@ -1,0 +1,65 @@
+//! `--device cpu|cuda[:N]` and `--threads N`.
+
+use candle_core::Device;
+
+use crate::error::{Error, Result};
+
+/// Parse a device name. `cuda` means `cuda:0`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    let s = s.trim().to_ascii_lowercase();
+    if s == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match s.as_str() {
+        "cuda" | "gpu" => 0,
+        other => match other.strip_prefix("cuda:") {
+            Some(n) => n
+                .parse::<usize>()
+                .map_err(|_| Error::Other(format!("device `{s}`: the GPU number after `cuda:` must be an integer, e.g. cuda:0")))?,
+            None => return Err(Error::Other(format!("device `{s}` is not known; use cpu, cuda or cuda:N"))),
+        },
+    };
+    if !candle_core::utils::cuda_is_available() {
+        return Err(Error::Resource(format!(
+            "device `{s}`: this hakaru was built without CUDA support; rebuild with `cargo build --release --features cuda` (see README)"
+        )));
+    }
+    Device::new_cuda(ordinal).map_err(|e| Error::Resource(format!("device `{s}`: cannot open the GPU: {e}")))
+}
+
+/// A short name for provenance: `cpu` or `cuda:N`.
+pub fn device_label(d: &Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Limit CPU threads. Must run before the first tensor operation: candle and gemm size their
+/// thread pools from `RAYON_NUM_THREADS` on first use.
+pub fn set_threads(n: usize) {
+    if n > 0 {
+        // SAFETY: called at start-up, before any other thread exists.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert!(parse_device("cpu").unwrap().is_cpu());
+        assert!(parse_device("CPU").unwrap().is_cpu());
+        let e = parse_device("tpu").unwrap_err().to_string();
+        assert!(e.contains("use cpu, cuda or cuda:N"), "{e}");
+        let e = parse_device("cuda:x").unwrap_err().to_string();
+        assert!(e.contains("must be an integer"), "{e}");
+        if !candle_core::utils::cuda_is_available() {
+            let e = parse_device("cuda:0").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Generation with timing, sampling, and scoring of continuations by log-probability.
+
+use std::time::Instant;
+
+use candle_core::{Tensor, D};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{KvCache, Logits, Transformer};
+use crate::tokenizer::TokenizerBundle;
+
+/// Sampling settings. `temperature == 0` means greedy decoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling { temperature: 0.0, top_p: 1.0, top_k: 0, seed: 0 }
+    }
+}
+
+impl Sampling {
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+}
+
+/// Picks the next token from a logits row.
+///
+/// Hand-written rather than candle-transformers' `LogitsProcessor` so that hakaru does not compile
+/// that crate's hundred model files for thirty lines, and so the order of the filters (temperature,
+/// then top-k, then top-p, as transformers applies its warpers) is ours to pin.
+pub struct Sampler {
+    params: Sampling,
+    // ChaCha is portable across platforms and rand versions: a seed gives the same draws anywhere.
+    rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Sampler {
+    pub fn new(params: Sampling) -> Self {
+        let rng = rand_chacha::ChaCha20Rng::seed_from_u64(params.seed);
+        Sampler { params, rng }
+    }
+
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if self.params.is_greedy() {
+            return argmax(logits);
+        }
+        let t = self.params.temperature as f32;
+        let mut idx: Vec<usize> = (0..logits.len()).filter(|&i| logits[i].is_finite()).collect();
+        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        if self.params.top_k > 0 && self.params.top_k < idx.len() {
+            idx.truncate(self.params.top_k);
+        }
+        let max = logits[idx[0]] / t;
+        let mut probs: Vec<f64> = idx.iter().map(|&i| ((logits[i] / t - max) as f64).exp()).collect();
+        let sum: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= sum);
+        if self.params.top_p < 1.0 {
+            let mut acc = 0.0;
+            let mut keep = probs.len();
+            for (n, p) in probs.iter().enumerate() {
+                acc += p;
+                if acc >= self.params.top_p {
+                    keep = n + 1;
+                    break;
+                }
+            }
+            probs.truncate(keep);
+            idx.truncate(keep);
+            let s: f64 = probs.iter().sum();
+            probs.iter_mut().for_each(|p| *p /= s);
+        }
+        let r: f64 = self.rng.random();
+        let mut acc = 0.0;
+        for (p, &i) in probs.iter().zip(&idx) {
+            acc += p;
+            if r < acc {
+                return i as u32;
+            }
+        }
+        *idx.last().unwrap() as u32
+    }
+}
+
+/// Index of the largest value; the lowest index wins a tie, as torch.argmax does.
+pub fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub ignore_eos: bool,
+    pub sampling: Sampling,
+    /// Token ids that end generation (the tokenizer's and generation_config's EOS ids).
+    pub stop_ids: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-sequence token was produced.
+    Stop,
+    /// `max_tokens` was reached.
+    Length,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generation {
+    /// The answer: the generated text after any `</think>`.
+    pub text: String,
+    /// The reasoning between `<think>` and `</think>`, when the model produced one.
+    pub reasoning: Option<String>,
+    /// Generated token ids, including a final EOS token.
+    pub token_ids: Vec<u32>,
+    pub prompt_tokens: usize,
+    pub finish_reason: FinishReason,
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    /// From the start of prefill to the first generated token.
+    pub time_to_first_token_ms: f64,
+}
+
+/// Split a completion into reasoning and answer. Reasoning models either emit `<think>` themselves
+/// or have it in the prompt (the R1 distills' template ends with `<think>\n`), so a `</think>`
+/// alone also closes a reasoning block; a `<think>` without `</think>` (cut off) is all reasoning.
+pub fn split_reasoning(text: &str) -> (Option<String>, String) {
+    let trimmed = text.trim_start();
+    if let Some(end) = text.find("</think>") {
+        let before = &text[..end];
+        let before = before.trim_start().strip_prefix("<think>").unwrap_or(before.trim_start());
+        let after = &text[end + "</think>".len()..];
+        return (Some(before.trim().to_string()), after.trim_start().to_string());
+    }
+    if let Some(rest) = trimmed.strip_prefix("<think>") {
+        return (Some(rest.trim().to_string()), String::new());
+    }
+    (None, text.to_string())
+}
+
+fn sync(model: &Transformer) -> Result<()> {
+    Ok(model.device().synchronize()?)
+}
+
+fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
+    let n = logits.dim(0)?;
+    Ok(logits.get(n - 1)?.to_vec1::<f32>()?)
+}
+
+/// Generate from `prompt_ids`. `on_text` receives UTF-8-safe text as it is produced.
+pub fn generate(
+    model: &Transformer,
+    tokenizer: Option<&TokenizerBundle>,
+    prompt_ids: &[u32],
+    opts: &GenerateOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation> {
+    if prompt_ids.is_empty() {
+        return Err(Error::Other("the prompt is empty: give at least one token".into()));
+    }
+    let mut cache = model.new_cache();
+    let mut sampler = Sampler::new(opts.sampling.clone());
+    let mut stream = tokenizer.map(|t| t.stream_decoder(true));
+    let mut text = String::new();
+    let mut out_ids = Vec::new();
+    let mut finish = FinishReason::Length;
+
+    let start = Instant::now();
+    let logits = model.forward(prompt_ids, &mut cache, Logits::Last)?;
+    let mut row = last_row(&logits)?;
+    sync(model)?;
+    let prefill = start.elapsed().as_secs_f64();
+    let mut ttft = None;
+    let decode_start = Instant::now();
+    for step in 0..opts.max_tokens {
+        let next = sampler.sample(&row);
+        if ttft.is_none() {
+            ttft = Some(start.elapsed().as_secs_f64());
+        }
+        out_ids.push(next);
+        let is_eos = !opts.ignore_eos && opts.stop_ids.contains(&next);
+        if let (Some(s), false) = (stream.as_mut(), is_eos) {
+            let piece = s.push(next)?;
+            if !piece.is_empty() {
+                on_text(&piece);
+                text.push_str(&piece);
+            }
+        }
+        if is_eos {
+            finish = FinishReason::Stop;
+            break;
+        }
+        if step + 1 == opts.max_tokens {
+            break;
+        }
+        let logits = model.forward(&[next], &mut cache, Logits::Last)?;
+        row = last_row(&logits)?;
+    }
+    sync(model)?;
+    if let Some(s) = stream.as_mut() {
+        let rest = s.flush()?;
+        if !rest.is_empty() {
+            on_text(&rest);
+            text.push_str(&rest);
+        }
+    }
+    let decode = decode_start.elapsed().as_secs_f64();
+    // The first token comes from the prefill's logits; the rest each cost one decode step.
+    let decode_steps = out_ids.len().saturating_sub(1);
+    let (reasoning, answer) = split_reasoning(&text);
+    Ok(Generation {
+        text: answer,
+        reasoning,
+        token_ids: out_ids,
+        prompt_tokens: prompt_ids.len(),
+        finish_reason: finish,
+        prefill_seconds: prefill,
+        decode_seconds: decode,
+        prefill_tokens_per_s: prompt_ids.len() as f64 / prefill.max(1e-12),
+        decode_tokens_per_s: if decode_steps > 0 { decode_steps as f64 / decode.max(1e-12) } else { 0.0 },
+        time_to_first_token_ms: ttft.unwrap_or(prefill) * 1e3,
+    })
+}
+
+/// Log-softmax over the vocabulary for each row of `logits` `(n, vocab)`.
+pub fn log_softmax_rows(logits: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::log_softmax(logits, D::Minus1)?)
+}
+
+/// Scores continuations of a shared context: the context's KV is computed once, and each
+/// continuation is run on top of it, then cut back off the cache.
+pub struct PrefixScorer<'a> {
+    model: &'a Transformer,
+    cache: KvCache,
+    /// Log-probabilities of the token that follows the context.
+    next_logprobs: Vec<f32>,
+}
+
+impl<'a> PrefixScorer<'a> {
+    pub fn new(model: &'a Transformer, context: &[u32]) -> Result<Self> {
+        let mut cache = model.new_cache();
+        let logits = model.forward(context, &mut cache, Logits::Last)?;
+        let next_logprobs = log_softmax_rows(&logits)?.get(0)?.to_vec1::<f32>()?;
+        Ok(PrefixScorer { model, cache, next_logprobs })
+    }
+
+    pub fn context_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Log-probability of each continuation token given the context and the tokens before it.
+    pub fn score(&mut self, continuation: &[u32]) -> Result<Vec<f32>> {
+        if continuation.is_empty() {
+            return Ok(vec![]);
+        }
+        let ctx = self.cache.len();
+        let mut out = Vec::with_capacity(continuation.len());
+        out.push(self.next_logprobs[continuation[0] as usize]);
+        if continuation.len() > 1 {
+            let logits = self.model.forward(&continuation[..continuation.len() - 1], &mut self.cache, Logits::All)?;
+            let lp = log_softmax_rows(&logits)?.to_vec2::<f32>()?;
+            for (row, &tok) in lp.iter().zip(&continuation[1..]) {
+                out.push(row[tok as usize]);
+            }
+        }
+        self.cache.truncate(ctx);
+        Ok(out)
+    }
+}
+
+/// Log-probability of every token of `ids` after the first, by one full forward pass.
+pub fn sequence_logprobs(model: &Transformer, ids: &[u32]) -> Result<Vec<f32>> {
+    let mut cache = model.new_cache();
+    let logits = model.forward(ids, &mut cache, Logits::All)?;
+    let lp = log_softmax_rows(&logits)?.to_vec2::<f32>()?;
+    Ok(lp.iter().zip(&ids[1..]).map(|(row, &t)| row[t as usize]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasoning_split() {
+        for (input, reasoning, answer) in [
+            ("<think>\nlet me see\n</think>\n\n答えは3です。", Some("let me see"), "答えは3です。"),
+            ("the prompt opened it\n</think>\nOK", Some("the prompt opened it"), "OK"),
+            ("<think></think>すみません", Some(""), "すみません"),
+            ("<think>cut off mid-thought", Some("cut off mid-thought"), ""),
+            ("plain answer", None, "plain answer"),
+        ] {
+            let (r, a) = split_reasoning(input);
+            assert_eq!(r.as_deref(), reasoning, "{input}");
+            assert_eq!(a, answer, "{input}");
+        }
+    }
+
+    #[test]
+    fn greedy_and_seeded_sampling() {
+        let logits = [0.1f32, 2.0, 2.0, -1.0];
+        assert_eq!(argmax(&logits), 1);
+        let mut s = Sampler::new(Sampling::default());
+        assert_eq!(s.sample(&logits), 1);
+        let p = Sampling { temperature: 1.0, top_p: 1.0, top_k: 0, seed: 7 };
+        let draws = |p: &Sampling| {
+            let mut s = Sampler::new(p.clone());
+            (0..50).map(|_| s.sample(&logits)).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(&p), draws(&p));
+        assert!(draws(&p).contains(&0), "temperature 1 must sometimes pick a lower logit");
+        let k1 = Sampling { top_k: 1, ..p.clone() };
+        assert!(draws(&k1).iter().all(|&t| t == 1));
+        // top-p 0.5 keeps only the two tied best tokens.
+        let tp = Sampling { top_p: 0.5, ..p };
+        assert!(draws(&tp).iter().all(|&t| t == 1 || t == 2));
+    }
+}

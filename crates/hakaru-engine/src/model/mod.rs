@@ -1,0 +1,325 @@
+//! hakaru's own decoder implementation for Qwen2, Qwen3 and Llama, on candle-core/candle-nn.
+//!
+//! Why not candle-transformers' modules: in 0.11 several of them differ from transformers in ways
+//! that matter for measurement. `qwen2` builds its rotary tables in the model dtype, so bf16
+//! positions past ~256 are rounded and the phases drift; `quantized_qwen3` keeps the tables in f16;
+//! `quantized_llama` caps positions at 4096 and has no Llama 3.1 frequency scaling; and they return
+//! logits for the last position only, which rules out log-likelihood scoring. This module follows
+//! transformers' eager code path operation by operation instead:
+//! - rotary tables are computed in f32 for exact positions, then cast to the compute dtype;
+//! - RMS norm normalises in f32, casts back, then multiplies by the weight in the compute dtype;
+//! - attention scores are scaled in the compute dtype and soft-maxed in f32;
+//! - logits are available at every position, and the KV cache can be truncated, so a shared
+//!   prefix is computed once and several continuations scored against it.
+//!
+//! The weights come from a [`weights::WeightSource`]: safetensors, GGUF or synthetic.
+
+pub mod cache;
+pub mod rope;
+pub mod weights;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+use std::sync::Arc;
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+pub use cache::KvCache;
+use rope::Rope;
+use weights::WeightSource;
+
+/// A projection `y = x Wᵀ (+ b)`, dense or quantized.
+#[derive(Debug, Clone)]
+pub enum Linear {
+    Dense { w: Tensor, b: Option<Tensor> },
+    Quant { w: QMatMul, b: Option<Tensor> },
+}
+
+impl Linear {
+    /// `x` is `(tokens, in)`; the result is `(tokens, out)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (y, b) = match self {
+            Linear::Dense { w, b } => (x.matmul(&w.t()?)?, b),
+            Linear::Quant { w, b } => (w.forward(x)?, b),
+        };
+        Ok(match b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// The token embedding table, dense or quantized (a quantized table is dequantized row by row).
+#[derive(Debug, Clone)]
+pub enum Embedding {
+    Dense(Tensor),
+    Quant(Arc<QTensor>),
+}
+
+impl Embedding {
+    fn forward(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+        Ok(match self {
+            Embedding::Dense(w) => w.index_select(ids, 0)?,
+            Embedding::Quant(q) => q.embedding(ids)?.to_dtype(dtype)?,
+        })
+    }
+    /// The same matrix used as the output projection (tied embeddings).
+    fn as_linear(&self) -> Result<Linear> {
+        Ok(match self {
+            Embedding::Dense(w) => Linear::Dense { w: w.clone(), b: None },
+            Embedding::Quant(q) => Linear::Quant { w: QMatMul::from_arc(q.clone())?, b: None },
+        })
+    }
+}
+
+/// RMS norm as transformers computes it: normalise in f32, cast back, scale in the input dtype.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(weight: Tensor, eps: f64) -> Self {
+        RmsNorm { weight, eps }
+    }
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.dtype() == DType::F32 {
+            // Same arithmetic in one fused kernel.
+            return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)?);
+        }
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv = (var + self.eps)?.sqrt()?.recip()?;
+        Ok(xf.broadcast_mul(&inv)?.to_dtype(dtype)?.broadcast_mul(&self.weight)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn forward(&self, x: &Tensor, rope: &Rope, offset: usize, cache: &mut cache::LayerCache) -> Result<Tensor> {
+        let t = x.dim(0)?;
+        let (h, kvh, d) = (self.n_head, self.n_kv_head, self.head_dim);
+        let mut q = self.q.forward(x)?.reshape((t, h, d))?;
+        let mut k = self.k.forward(x)?.reshape((t, kvh, d))?;
+        let v = self.v.forward(x)?.reshape((t, kvh, d))?;
+        if let Some(n) = &self.q_norm {
+            q = n.forward(&q)?;
+        }
+        if let Some(n) = &self.k_norm {
+            k = n.forward(&k)?;
+        }
+        // (1, heads, t, d)
+        let q = q.transpose(0, 1)?.unsqueeze(0)?.contiguous()?;
+        let k = k.transpose(0, 1)?.unsqueeze(0)?.contiguous()?;
+        let v = v.transpose(0, 1)?.unsqueeze(0)?.contiguous()?;
+        let q = rope.apply(&q, offset)?;
+        let k = rope.apply(&k, offset)?;
+        let (k, v) = cache.append(&k, &v)?;
+        let s = k.dim(2)?;
+        // Grouped-query attention without copying K/V: the query heads that share a KV head are
+        // adjacent, so (1, h, t, d) regroups as (1, kvh, n_rep·t, d) against (1, kvh, s, d).
+        let n_rep = h / kvh;
+        let q = q.reshape((1, kvh, n_rep * t, d))?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let mut scores = scores.to_dtype(DType::F32)?;
+        if t > 1 {
+            let mask = causal_mask(t, s, offset, n_rep, x.device())?;
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
+        let out = probs.matmul(&v)?; // (1, kvh, n_rep·t, d)
+        let out = out.reshape((h, t, d))?.transpose(0, 1)?.reshape((t, h * d))?;
+        self.o.forward(&out)
+    }
+}
+
+/// Additive mask for `t` new queries at positions `offset..offset+t` against `s` keys, repeated
+/// for the `n_rep` query heads grouped on one KV head.
+fn causal_mask(t: usize, s: usize, offset: usize, n_rep: usize, device: &Device) -> Result<Tensor> {
+    let mut m = Vec::with_capacity(n_rep * t * s);
+    for _ in 0..n_rep {
+        for i in 0..t {
+            for j in 0..s {
+                m.push(if j > offset + i { f32::NEG_INFINITY } else { 0.0 });
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (n_rep * t, s), device)?)
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = candle_nn::ops::silu(&self.gate.forward(x)?)?;
+        self.down.forward(&(g * self.up.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    attn_norm: RmsNorm,
+    attn: Attention,
+    mlp_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// Which positions' logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    All,
+    Last,
+}
+
+/// A loaded decoder: embedding, layers, final norm and output projection.
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    pub config: ModelConfig,
+    embed: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    dtype: DType,
+    device: Device,
+}
+
+impl Transformer {
+    /// Build the model from a weight source. `dtype` is the compute dtype (activations); quantized
+    /// sources compute in f32.
+    pub fn load(config: &ModelConfig, src: &mut dyn WeightSource, dtype: DType, device: &Device) -> Result<Self> {
+        let c = config;
+        let (h, kvh, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        let embed = src.embedding("model.embed_tokens.weight", c.vocab_size, c.hidden_size)?;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let bias = c.attention_bias;
+            let attn = Attention {
+                q: src.linear(&format!("{p}.self_attn.q_proj"), h * d, c.hidden_size, bias)?,
+                k: src.linear(&format!("{p}.self_attn.k_proj"), kvh * d, c.hidden_size, bias)?,
+                v: src.linear(&format!("{p}.self_attn.v_proj"), kvh * d, c.hidden_size, bias)?,
+                o: src.linear(&format!("{p}.self_attn.o_proj"), c.hidden_size, h * d, false)?,
+                q_norm: match c.qk_norm {
+                    true => Some(RmsNorm::new(src.vector(&format!("{p}.self_attn.q_norm.weight"), d)?, c.rms_norm_eps)),
+                    false => None,
+                },
+                k_norm: match c.qk_norm {
+                    true => Some(RmsNorm::new(src.vector(&format!("{p}.self_attn.k_norm.weight"), d)?, c.rms_norm_eps)),
+                    false => None,
+                },
+                n_head: h,
+                n_kv_head: kvh,
+                head_dim: d,
+            };
+            let mlp = Mlp {
+                gate: src.linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, c.hidden_size, false)?,
+                up: src.linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, c.hidden_size, false)?,
+                down: src.linear(&format!("{p}.mlp.down_proj"), c.hidden_size, c.intermediate_size, false)?,
+            };
+            layers.push(Layer {
+                attn_norm: RmsNorm::new(src.vector(&format!("{p}.input_layernorm.weight"), c.hidden_size)?, c.rms_norm_eps),
+                attn,
+                mlp_norm: RmsNorm::new(
+                    src.vector(&format!("{p}.post_attention_layernorm.weight"), c.hidden_size)?,
+                    c.rms_norm_eps,
+                ),
+                mlp,
+            });
+        }
+        let norm = RmsNorm::new(src.vector("model.norm.weight", c.hidden_size)?, c.rms_norm_eps);
+        let lm_head = if c.tie_word_embeddings {
+            embed.as_linear()?
+        } else {
+            src.linear("lm_head", c.vocab_size, c.hidden_size, false)?
+        };
+        let rope = Rope::new(c, src.rope_freq_factors()?, src.rope_interleaved(), dtype, device)?;
+        Ok(Transformer { config: c.clone(), embed, layers, norm, lm_head, rope, dtype, device: device.clone() })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// A fresh KV cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    /// Run `ids` at positions `cache.len()..`, appending to the cache. Returns f32 logits of shape
+    /// `(ids.len(), vocab)` for [`Logits::All`] or `(1, vocab)` for [`Logits::Last`].
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
+        if ids.is_empty() {
+            return Err(crate::Error::Other("forward pass called with no tokens".into()));
+        }
+        let offset = cache.len();
+        let t = ids.len();
+        if offset + t > self.rope.max_positions() {
+            return Err(crate::Error::Resource(format!(
+                "sequence of {} tokens exceeds the model's {} positions (max_position_embeddings)",
+                offset + t,
+                self.rope.max_positions()
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
+            return Err(crate::Error::Other(format!(
+                "token id {bad} is outside the model's vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let ids_t = Tensor::new(ids, &self.device)?;
+        let mut x = self.embed.forward(&ids_t, self.dtype)?;
+        for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let r = x.clone();
+            let a = layer.attn.forward(&layer.attn_norm.forward(&x)?, &self.rope, offset, lc)?;
+            let x1 = (r + a)?;
+            let m = layer.mlp.forward(&layer.mlp_norm.forward(&x1)?)?;
+            x = (x1 + m)?;
+        }
+        cache.advance(t);
+        let x = match which {
+            Logits::All => x,
+            Logits::Last => x.narrow(0, t - 1, 1)?,
+        };
+        let x = self.norm.forward(&x)?;
+        Ok(self.lm_head.forward(&x)?.to_dtype(DType::F32)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_blocks_only_future_positions() {
+        let m = causal_mask(2, 5, 3, 1, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(m[0], vec![0.0, 0.0, 0.0, 0.0, f32::NEG_INFINITY]);
+        assert_eq!(m[1], vec![0.0; 5]);
+        let m = causal_mask(2, 2, 0, 2, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[2], vec![0.0, f32::NEG_INFINITY]);
+    }
+}

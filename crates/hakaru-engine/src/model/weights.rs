@@ -1,0 +1,325 @@
+//! Where a model's tensors come from. Every source answers to the transformers tensor names
+//! (`model.layers.0.self_attn.q_proj`); the GGUF source maps them to llama.cpp's names.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+use super::{Embedding, Linear};
+use crate::error::{Error, Result};
+
+pub trait WeightSource {
+    /// The projection `{prefix}.weight` of shape `(out, inp)` and, if `bias`, `{prefix}.bias`.
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear>;
+    /// A 1-D tensor (norm weights), in the compute dtype.
+    fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor>;
+    fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding>;
+    /// Per-frequency rotary divisors stored in the file (GGUF `rope_freqs.weight`).
+    fn rope_freq_factors(&mut self) -> Result<Option<Vec<f32>>> {
+        Ok(None)
+    }
+    /// Whether q/k weights are laid out for interleaved (GPT-J style) rotary pairs.
+    fn rope_interleaved(&self) -> bool {
+        false
+    }
+}
+
+fn check_shape(t: &Tensor, want: &[usize], name: &str, file: &Path) -> Result<()> {
+    if t.dims() != want {
+        return Err(Error::file(
+            file,
+            format!("tensor `{name}` has shape {:?}, the config implies {want:?}; config.json and the weights disagree", t.dims()),
+        ));
+    }
+    Ok(())
+}
+
+/// Check that a safetensors file is complete before mapping it: its header must parse and the
+/// file must be as long as the header says.
+pub fn check_safetensors_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read weights: {e}")))?;
+    let size = meta.len();
+    let redo = "the file is damaged or its download was interrupted: delete it and run `hakaru pull` again";
+    if size < 8 {
+        return Err(Error::file(path, format!("truncated safetensors file ({size} bytes); {redo}")));
+    }
+    let mut f = File::open(path).map_err(|e| Error::file(path, e.to_string()))?;
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|e| Error::file(path, e.to_string()))?;
+    let n = u64::from_le_bytes(n);
+    if n > 100_000_000 || 8 + n > size {
+        return Err(Error::file(
+            path,
+            format!("truncated or not a safetensors file: header claims {n} bytes, file has {size}; {redo}"),
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| Error::file(path, e.to_string()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| Error::file(path, format!("safetensors header is not valid JSON ({e}); {redo}")))?;
+    let obj = header
+        .as_object()
+        .ok_or_else(|| Error::file(path, format!("safetensors header is not a JSON object; {redo}")))?;
+    let mut end = 0u64;
+    for (name, v) in obj {
+        if name == "__metadata__" {
+            continue;
+        }
+        let off = v
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .and_then(|o| o.get(1))
+            .and_then(|o| o.as_u64())
+            .ok_or_else(|| Error::file(path, format!("tensor `{name}`: header entry has no data_offsets; {redo}")))?;
+        end = end.max(off);
+    }
+    let want = 8 + n + end;
+    if size < want {
+        return Err(Error::file(path, format!("truncated safetensors file: {size} bytes, its header describes {want}; {redo}")));
+    }
+    Ok(())
+}
+
+/// Tensors from one or more safetensors files (a sharded checkpoint), memory-mapped.
+pub struct SafetensorsSource {
+    st: candle_core::safetensors::MmapedSafetensors,
+    /// tensor name → file holding it, for error messages
+    index: HashMap<String, PathBuf>,
+    dtype: DType,
+    device: Device,
+}
+
+impl SafetensorsSource {
+    pub fn open(files: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
+        let mut index = HashMap::new();
+        for f in files {
+            check_safetensors_file(f)?;
+        }
+        // SAFETY: the files are mapped read-only; hakaru never writes to model files while running.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(files) }
+            .map_err(|e| Error::Other(format!("cannot map weights {files:?}: {e}")))?;
+        for f in files {
+            let single = unsafe { candle_core::safetensors::MmapedSafetensors::new(f) }
+                .map_err(|e| Error::file(f, e.to_string()))?;
+            for (name, _) in single.tensors() {
+                index.insert(name, f.clone());
+            }
+        }
+        Ok(SafetensorsSource { st, index, dtype, device: device.clone() })
+    }
+
+    fn file_of(&self, name: &str) -> PathBuf {
+        self.index.get(name).cloned().unwrap_or_else(|| PathBuf::from("model.safetensors"))
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if !self.index.contains_key(name) {
+            let file = self.index.values().next().cloned().unwrap_or_default();
+            return Err(Error::file(
+                file,
+                format!("tensor `{name}` is missing from the checkpoint; is config.json for this model?"),
+            ));
+        }
+        let file = self.file_of(name);
+        let t = self.st.load(name, &self.device).map_err(|e| Error::file(&file, format!("tensor `{name}`: {e}")))?;
+        check_shape(&t, shape, name, &file)?;
+        Ok(t.to_dtype(self.dtype)?)
+    }
+}
+
+impl WeightSource for SafetensorsSource {
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let w = self.get(&format!("{prefix}.weight"), &[out, inp])?;
+        let b = if bias { Some(self.get(&format!("{prefix}.bias"), &[out])?) } else { None };
+        Ok(Linear::Dense { w, b })
+    }
+    fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
+        self.get(name, &[dim])
+    }
+    fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
+        Ok(Embedding::Dense(self.get(name, &[vocab, hidden])?))
+    }
+}
+
+/// llama.cpp's tensor name for a transformers tensor name.
+pub fn gguf_name(hf: &str) -> Option<String> {
+    let fixed = match hf {
+        "model.embed_tokens.weight" => Some("token_embd.weight"),
+        "model.norm.weight" => Some("output_norm.weight"),
+        "lm_head" => Some("output"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let mapped = match rest {
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.o_proj" => "attn_output",
+        "self_attn.q_norm.weight" => "attn_q_norm.weight",
+        "self_attn.k_norm.weight" => "attn_k_norm.weight",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.up_proj" => "ffn_up",
+        "mlp.down_proj" => "ffn_down",
+        "input_layernorm.weight" => "attn_norm.weight",
+        "post_attention_layernorm.weight" => "ffn_norm.weight",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{mapped}"))
+}
+
+/// Tensors from a GGUF file, kept quantized.
+pub struct GgufSource {
+    path: PathBuf,
+    content: gguf_file::Content,
+    reader: BufReader<File>,
+    device: Device,
+    interleaved: bool,
+}
+
+impl GgufSource {
+    pub fn new(path: &Path, content: gguf_file::Content, reader: BufReader<File>, device: &Device, interleaved: bool) -> Self {
+        GgufSource { path: path.to_path_buf(), content, reader, device: device.clone(), interleaved }
+    }
+
+    pub fn has(&self, gguf: &str) -> bool {
+        self.content.tensor_infos.contains_key(gguf)
+    }
+
+    fn qtensor(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
+        if !self.has(name) {
+            return Err(Error::file(&self.path, format!("tensor `{name}` is missing; the file is incomplete or not a supported architecture")));
+        }
+        let q = self
+            .content
+            .tensor(&mut self.reader, name, &self.device)
+            .map_err(|e| Error::file(&self.path, format!("tensor `{name}`: {e}")))?;
+        if q.shape().dims() != shape {
+            return Err(Error::file(
+                &self.path,
+                format!("tensor `{name}` has shape {:?}, the metadata implies {shape:?}", q.shape().dims()),
+            ));
+        }
+        Ok(q)
+    }
+
+    fn dense(&mut self, gguf: &str, dim: usize) -> Result<Tensor> {
+        let q = self
+            .content
+            .tensor(&mut self.reader, gguf, &self.device)
+            .map_err(|e| Error::file(&self.path, format!("tensor `{gguf}`: {e}")))?;
+        let t = q.dequantize(&self.device)?;
+        check_shape(&t, &[dim], gguf, &self.path)?;
+        Ok(t)
+    }
+}
+
+impl WeightSource for GgufSource {
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let base = gguf_name(prefix).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{prefix}`")))?;
+        let w = QMatMul::from_qtensor(self.qtensor(&format!("{base}.weight"), &[out, inp])?)?;
+        let b = if bias {
+            Some(self.dense(&format!("{base}.bias"), out)?)
+        } else {
+            None
+        };
+        Ok(Linear::Quant { w, b })
+    }
+    fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
+        let g = gguf_name(name).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
+        self.dense(&g, dim)
+    }
+    fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
+        let g = gguf_name(name).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
+        Ok(Embedding::Quant(Arc::new(self.qtensor(&g, &[vocab, hidden])?)))
+    }
+    fn rope_freq_factors(&mut self) -> Result<Option<Vec<f32>>> {
+        if !self.has("rope_freqs.weight") {
+            return Ok(None);
+        }
+        let q = self
+            .content
+            .tensor(&mut self.reader, "rope_freqs.weight", &self.device)
+            .map_err(|e| Error::file(&self.path, format!("tensor `rope_freqs.weight`: {e}")))?;
+        Ok(Some(q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?))
+    }
+    fn rope_interleaved(&self) -> bool {
+        self.interleaved
+    }
+}
+
+/// Random weights of the exact shape, for throughput measurements without a download. Values are
+/// uniform in ±`scale` (norms are 1), which keeps activations finite through any depth.
+pub struct SyntheticSource {
+    rng: rand::rngs::SmallRng,
+    dtype: DType,
+    quant: Option<GgmlDType>,
+    device: Device,
+    scale: f32,
+}
+
+impl SyntheticSource {
+    pub fn new(seed: u64, dtype: DType, quant: Option<GgmlDType>, device: &Device) -> Self {
+        SyntheticSource { rng: rand::rngs::SmallRng::seed_from_u64(seed), dtype, quant, device: device.clone(), scale: 0.05 }
+    }
+
+    fn random(&mut self, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let s = self.scale;
+        let data: Vec<f32> = (0..n).map(|_| self.rng.random_range(-s..s)).collect();
+        Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+    }
+
+    fn quantize(&mut self, shape: &[usize], q: GgmlDType) -> Result<QTensor> {
+        let t = self.random(shape)?;
+        Ok(QTensor::quantize_onto(&t, q, &self.device)?)
+    }
+}
+
+impl WeightSource for SyntheticSource {
+    fn linear(&mut self, _prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let b = if bias { Some(self.random(&[out])?.to_dtype(self.dtype)?.to_device(&self.device)?) } else { None };
+        Ok(match self.quant {
+            Some(q) if inp % q.block_size() == 0 => Linear::Quant { w: QMatMul::from_qtensor(self.quantize(&[out, inp], q)?)?, b },
+            _ => Linear::Dense { w: self.random(&[out, inp])?.to_dtype(self.dtype)?.to_device(&self.device)?, b },
+        })
+    }
+    fn vector(&mut self, _name: &str, dim: usize) -> Result<Tensor> {
+        Ok(Tensor::ones(dim, self.dtype, &self.device)?)
+    }
+    fn embedding(&mut self, _name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
+        Ok(match self.quant {
+            Some(q) if hidden % q.block_size() == 0 => Embedding::Quant(Arc::new(self.quantize(&[vocab, hidden], q)?)),
+            _ => Embedding::Dense(self.random(&[vocab, hidden])?.to_dtype(self.dtype)?.to_device(&self.device)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_names() {
+        for (hf, g) in [
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("lm_head", "output"),
+            ("model.layers.3.self_attn.q_proj", "blk.3.attn_q"),
+            ("model.layers.0.self_attn.k_norm.weight", "blk.0.attn_k_norm.weight"),
+            ("model.layers.12.post_attention_layernorm.weight", "blk.12.ffn_norm.weight"),
+            ("model.layers.1.mlp.down_proj", "blk.1.ffn_down"),
+        ] {
+            assert_eq!(gguf_name(hf).as_deref(), Some(g), "{hf}");
+        }
+        assert_eq!(gguf_name("model.layers.1.mlp.nonsense"), None);
+    }
+}
