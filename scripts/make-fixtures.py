@@ -55,7 +55,7 @@ import gguf
 import safetensors.torch
 import tokenizers
 import transformers
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoTokenizer,
     LlamaConfig,
@@ -155,12 +155,24 @@ SPECIAL_TOKENS = [
 # skip_special_tokens decoding.
 NON_SPECIAL_ADDED = {"<think>", "</think>"}
 
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
 BPE_TRAINED_VOCAB = 431  # 256 byte symbols + merges; + 9 added tokens = 440
 
 
 def build_tokenizer() -> Tokenizer:
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    # The Qwen2 family's pre-tokenization (single digits, punctuation attached to the following
+    # word), as its tokenizer.json expresses it: a regex Split, then ByteLevel without its own regex.
+    # llama.cpp calls this pre-tokenizer "qwen2", which is what the GGUF files below declare.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
     trainer = trainers.BpeTrainer(
@@ -300,7 +312,7 @@ def model_specs(tok_vocab: int, ids: dict[str, int]) -> list[dict]:
         num_attention_heads=4,
         num_key_value_heads=2,
         intermediate_size=128,
-        max_position_embeddings=2048,
+        max_position_embeddings=16384,
         hidden_act="silu",
     )
     return [
@@ -367,7 +379,7 @@ def model_specs(tok_vocab: int, ids: dict[str, int]) -> list[dict]:
             ),
             store_dtype=torch.float32,
             dtype_key="torch_dtype",
-            pre="llama-bpe",
+            pre="qwen2",  # the shared fixture tokenizer splits like Qwen2
         ),
     ]
 
@@ -521,6 +533,8 @@ def chat_template_of(spec: dict) -> str:
 SHORT_LEN = 48
 LONG_LEN = 1100
 LONG_POSITIONS = list(range(1024, LONG_LEN, 5))
+VERYLONG_LEN = 8300
+VERYLONG_POSITIONS = list(range(8192, VERYLONG_LEN, 9))
 GREEDY_NEW = 24
 GREEDY_TEXT = "今日は良い天気です。"
 
@@ -546,8 +560,12 @@ def make_golden(spec: dict, model_dir: Path, hf_tok, tok_vocab: int, gen_eos: li
     short_ids = torch.randint(0, tok_vocab, (SHORT_LEN,), generator=g, dtype=torch.int64)
     long_ids = torch.randint(0, tok_vocab, (LONG_LEN,), generator=g, dtype=torch.int64)
     positions = torch.tensor(LONG_POSITIONS, dtype=torch.int64)
+    verylong_ids = torch.randint(0, tok_vocab, (VERYLONG_LEN,), generator=g, dtype=torch.int64)
+    vpositions = torch.tensor(VERYLONG_POSITIONS, dtype=torch.int64)
 
     tensors = {
+        "verylong.ids": verylong_ids,
+        "verylong.positions": vpositions,
         "short.ids": short_ids,
         "long.ids": long_ids,
         "long.positions": positions,
@@ -562,6 +580,11 @@ def make_golden(spec: dict, model_dir: Path, hf_tok, tok_vocab: int, gen_eos: li
                 raise RuntimeError(f"{spec['name']} {tag}: non-finite logits")
         tensors[f"short.logits.{tag}"] = short.contiguous()
         tensors[f"long.logits.{tag}"] = long.contiguous()
+        if tag in ("f32", "bf16"):
+            vl = logits_of(model, verylong_ids)[vpositions]
+            if not torch.isfinite(vl).all():
+                raise RuntimeError(f"{spec['name']} {tag}: non-finite logits past 8192")
+            tensors[f"verylong.logits.{tag}"] = vl.contiguous()
         models_by_tag[tag] = model
     ref_short = tensors["short.logits.f32"]
     ref_long = tensors["long.logits.f32"]
@@ -950,8 +973,8 @@ def write_readme(info: dict) -> None:
     a("## Tokenizer (shared by all three models)")
     a("")
     a(f"Byte-level BPE trained with the `tokenizers` library on a small corpus in the script "
-      f"(Japanese, English, simplified Chinese, code, numbers): pre-tokenizer `ByteLevel(add_prefix_space=false, "
-      f"use_regex=true)` (the GPT-2 split regex), `ByteLevel` decoder and post-processor, no normalizer. "
+      f"(Japanese, English, simplified Chinese, code, numbers): pre-tokenizer `Sequence[Split(Qwen2 regex, isolated), "
+      f"ByteLevel(add_prefix_space=false, use_regex=false)]` (as Qwen2's tokenizer.json), `ByteLevel` decoder and post-processor, no normalizer. "
       f"{info['n_bpe']} BPE tokens (256 byte symbols + {info['n_merges']} merges) + {len(SPECIAL_TOKENS)} added tokens "
       f"= **{info['tok_vocab']} tokens** (`len(tokenizer)`).")
     a("")
@@ -977,7 +1000,7 @@ def write_readme(info: dict) -> None:
         a(f"| {m['name']} | {m['class']} | {m['hidden']} | {m['layers']} | {m['heads']} / {m['kv']} | {m['head_dim']} "
           f"| {m['ffn']} | {m['vocab']} | {m['tied']} | {m['theta']:g} | {m['eps']:g} | {m['stored']} |")
     a("")
-    a("All have `max_position_embeddings` 2048.")
+    a("All have `max_position_embeddings` 16384 (golden logits reach position 8299).")
     a("")
     a("* **tiny-qwen2**: Qwen2 (q/k/v biases). `config.json` writes the dtype as `\"dtype\": \"float32\"` (the key transformers")
     a(f"  4.57 writes); `bos_token_id` {ids['<|endoftext|>']}, `eos_token_id` {ids['<|im_end|>']}. tokenizer_config: bos `null`,")
@@ -1011,6 +1034,9 @@ def write_readme(info: dict) -> None:
         "long.ids": "random ids",
         "long.positions": "1024, 1029, ..., 1099",
         "long.logits.f32": "rows `long.positions` of one forward pass over all of `long.ids`",
+        "verylong.ids": f"{VERYLONG_LEN} random ids",
+        "verylong.positions": "8192, 8201, ..., 8291",
+        "verylong.logits.f32": "rows `verylong.positions` of one forward pass over `verylong.ids` (f32 and bf16 only)",
         "long.logits.bf16": "same, bfloat16 model",
         "long.logits.f16": "same, float16 model",
         "greedy.prompt": f"`encode({GREEDY_TEXT!r}, add_special_tokens=False)`",
@@ -1075,16 +1101,13 @@ def write_readme(info: dict) -> None:
     a("  `.embedding_length`, `.block_count`, `.feed_forward_length`, `.attention.head_count`, `.attention.head_count_kv`,")
     a("  `.attention.layer_norm_rms_epsilon`, `.rope.freq_base`, `.rope.dimension_count`, `.attention.key_length`,")
     a("  `.attention.value_length` (= head_dim), `.vocab_size`.")
-    a("* tokenizer: `tokenizer.ggml.model` \"gpt2\", `tokenizer.ggml.pre` \"qwen2\" (qwen2, qwen3) or \"llama-bpe\" (llama),")
+    a("* tokenizer: `tokenizer.ggml.model` \"gpt2\", `tokenizer.ggml.pre` \"qwen2\" in all three files (the shared fixture tokenizer splits like Qwen2),")
     a("  `tokenizer.ggml.tokens` (all `vocab_size` entries, `[PAD{i}]` beyond the tokenizer), `tokenizer.ggml.token_type`")
     a("  (1 normal, 3 control = special added tokens, 4 user-defined = `<think>` / `</think>`, 5 unused = pads),")
     a("  `tokenizer.ggml.merges` (\"a b\" strings), `bos_token_id` / `eos_token_id` / `padding_token_id`,")
     a("  `tokenizer.ggml.add_bos_token`, `tokenizer.chat_template`.")
     a(f"  qwen2 / qwen3: bos {ids['<|endoftext|>']} (as published Qwen GGUFs), eos {ids['<|im_end|>']}, pad {ids['<|endoftext|>']}, add_bos false.")
     a(f"  llama: bos {ids['<|begin_of_text|>']}, eos {ids['<|eot_id|>']}, pad {ids['<|endoftext|>']}, add_bos true.")
-    a("* Caveat: `tokenizer.ggml.pre` names llama.cpp's pre-tokenizer regex for the real model family, while our")
-    a("  tokenizer.json uses the GPT-2 regex (`ByteLevel(use_regex=true)`). They split some texts differently (digit runs:")
-    a("  qwen2 one digit per piece, llama-bpe up to 3, GPT-2 unlimited). Tokenize with tokenizer.json to match the goldens.")
     a("")
     a("Read-back check (GGUFReader + `gguf.quants.dequantize` vs the original float32 weights, permuted for llama q/k):")
     a("")

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "hakaru", version, about = "Measure open-weight LLMs on your own hardware: Japanese quality, refusals, throughput per dollar")]
+#[command(
+    name = "hakaru",
+    version,
+    about = "Measure open-weight LLMs on your own hardware: Japanese quality, refusals, throughput per dollar"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

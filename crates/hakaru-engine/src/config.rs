@@ -103,28 +103,35 @@ fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 fn req_usize(v: &Value, key: &str, path: &Path) -> Result<usize> {
     match field(v, key) {
         Some(x) => x.as_u64().map(|n| n as usize).ok_or_else(|| {
-            Error::file(path, format!("field `{key}`: expected a non-negative integer, found {x}"))
+            Error::file(
+                path,
+                format!("field `{key}`: expected a non-negative integer, found {x}"),
+            )
         }),
-        None => Err(Error::file(path, format!("field `{key}` is missing; a {} config needs it", "decoder"))),
+        None => Err(Error::file(
+            path,
+            format!("field `{key}` is missing; a {} config needs it", "decoder"),
+        )),
     }
 }
 
 fn opt_f64(v: &Value, key: &str, path: &Path) -> Result<Option<f64>> {
     match field(v, key) {
-        Some(x) => x
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| Error::file(path, format!("field `{key}`: expected a number, found {x}"))),
+        Some(x) => x.as_f64().map(Some).ok_or_else(|| {
+            Error::file(path, format!("field `{key}`: expected a number, found {x}"))
+        }),
         None => Ok(None),
     }
 }
 
 fn opt_bool(v: &Value, key: &str, path: &Path) -> Result<Option<bool>> {
     match field(v, key) {
-        Some(x) => x
-            .as_bool()
-            .map(Some)
-            .ok_or_else(|| Error::file(path, format!("field `{key}`: expected true or false, found {x}"))),
+        Some(x) => x.as_bool().map(Some).ok_or_else(|| {
+            Error::file(
+                path,
+                format!("field `{key}`: expected true or false, found {x}"),
+            )
+        }),
         None => Ok(None),
     }
 }
@@ -133,7 +140,11 @@ fn opt_bool(v: &Value, key: &str, path: &Path) -> Result<Option<bool>> {
 pub fn token_id_list(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
         _ => vec![],
     }
 }
@@ -144,7 +155,14 @@ impl ModelConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::file(path, format!("cannot read the model config: {e}")))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::file(path, format!("line {}, column {}: not valid JSON: {e}", e.line(), e.column()))
+            Error::file(
+                path,
+                format!(
+                    "line {}, column {}: not valid JSON: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
         })?;
         Self::from_json(&v, path)
     }
@@ -161,13 +179,19 @@ impl ModelConfig {
         let arch = Arch::from_hf_name(arch_name).ok_or_else(|| {
             Error::file(
                 path,
-                format!("field `architectures`: `{arch_name}` is not supported; hakaru runs {}", Arch::SUPPORTED),
+                format!(
+                    "field `architectures`: `{arch_name}` is not supported; hakaru runs {}",
+                    Arch::SUPPORTED
+                ),
             )
         })?;
         let hidden_size = req_usize(v, "hidden_size", path)?;
         let num_attention_heads = req_usize(v, "num_attention_heads", path)?;
         if num_attention_heads == 0 {
-            return Err(Error::file(path, "field `num_attention_heads` must be at least 1"));
+            return Err(Error::file(
+                path,
+                "field `num_attention_heads` must be at least 1",
+            ));
         }
         let num_key_value_heads = match field(v, "num_key_value_heads") {
             Some(_) => req_usize(v, "num_key_value_heads", path)?,
@@ -191,7 +215,12 @@ impl ModelConfig {
             }
         };
         if head_dim % 2 != 0 {
-            return Err(Error::file(path, format!("field `head_dim`: {head_dim} is odd; rotary embedding needs an even head size")));
+            return Err(Error::file(
+                path,
+                format!(
+                    "field `head_dim`: {head_dim} is odd; rotary embedding needs an even head size"
+                ),
+            ));
         }
         // Newer transformers releases move rope settings into `rope_parameters`; older configs keep
         // `rope_theta` at the top level and the scaling in `rope_scaling`.
@@ -237,7 +266,9 @@ impl ModelConfig {
                 .or_else(|| field(v, "dtype"))
                 .and_then(|d| d.as_str())
                 .map(str::to_string),
-            bos_token_id: field(v, "bos_token_id").and_then(|x| x.as_u64()).map(|x| x as u32),
+            bos_token_id: field(v, "bos_token_id")
+                .and_then(|x| x.as_u64())
+                .map(|x| x as u32),
             eos_token_ids: token_id_list(field(v, "eos_token_id")),
         };
         cfg.check().map_err(|m| Error::file(path, m))?;
@@ -258,7 +289,10 @@ impl ModelConfig {
             }
         }
         if !(self.rope_theta > 0.0) {
-            return Err(format!("field `rope_theta` must be positive, found {}", self.rope_theta));
+            return Err(format!(
+                "field `rope_theta` must be positive, found {}",
+                self.rope_theta
+            ));
         }
         Ok(())
     }
@@ -284,9 +318,13 @@ impl ModelConfig {
 }
 
 fn parse_rope_scaling(s: &Value, path: &Path) -> Result<Option<RopeScaling>> {
-    let kind = field(s, "rope_type").or_else(|| field(s, "type")).and_then(|t| t.as_str()).unwrap_or("default");
+    let kind = field(s, "rope_type")
+        .or_else(|| field(s, "type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("default");
     let get = |k: &str| -> Result<f64> {
-        opt_f64(s, k, path)?.ok_or_else(|| Error::file(path, format!("rope scaling `{kind}` needs field `{k}`")))
+        opt_f64(s, k, path)?
+            .ok_or_else(|| Error::file(path, format!("rope scaling `{kind}` needs field `{k}`")))
     };
     match kind {
         "default" => Ok(None),
@@ -307,8 +345,16 @@ fn parse_rope_scaling(s: &Value, path: &Path) -> Result<Option<RopeScaling>> {
 /// Read a JSON file into a value, with the path, line and column in any error.
 pub fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_file(path)?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::file(path, format!("line {}, column {}: not valid JSON: {e}", e.line(), e.column())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::file(
+            path,
+            format!(
+                "line {}, column {}: not valid JSON: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -342,7 +388,13 @@ mod tests {
         let b = parse(new).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.rope_theta, 500000.0);
-        assert!(matches!(a.rope_scaling, Some(RopeScaling::Llama3 { original_max_position_embeddings: 8192, .. })));
+        assert!(matches!(
+            a.rope_scaling,
+            Some(RopeScaling::Llama3 {
+                original_max_position_embeddings: 8192,
+                ..
+            })
+        ));
         assert_eq!(a.eos_token_ids, vec![1, 2]);
         assert_eq!(a.head_dim, 16);
     }
@@ -382,10 +434,16 @@ mod tests {
         assert!(e.contains("`hidden_size` is missing"), "{e}");
         let mut v = llama_base();
         v["num_key_value_heads"] = json!(3);
-        assert!(parse(v).unwrap_err().to_string().contains("num_key_value_heads"));
+        assert!(parse(v)
+            .unwrap_err()
+            .to_string()
+            .contains("num_key_value_heads"));
         let mut v = llama_base();
         v["rope_scaling"] = json!({"rope_type": "yarn", "factor": 4.0});
-        assert!(parse(v).unwrap_err().to_string().contains("`yarn` is not supported"));
+        assert!(parse(v)
+            .unwrap_err()
+            .to_string()
+            .contains("`yarn` is not supported"));
     }
 
     #[test]

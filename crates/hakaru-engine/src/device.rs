@@ -13,10 +13,16 @@ pub fn parse_device(s: &str) -> Result<Device> {
     let ordinal = match s.as_str() {
         "cuda" | "gpu" => 0,
         other => match other.strip_prefix("cuda:") {
-            Some(n) => n
-                .parse::<usize>()
-                .map_err(|_| Error::Other(format!("device `{s}`: the GPU number after `cuda:` must be an integer, e.g. cuda:0")))?,
-            None => return Err(Error::Other(format!("device `{s}` is not known; use cpu, cuda or cuda:N"))),
+            Some(n) => n.parse::<usize>().map_err(|_| {
+                Error::Other(format!(
+                    "device `{s}`: the GPU number after `cuda:` must be an integer, e.g. cuda:0"
+                ))
+            })?,
+            None => {
+                return Err(Error::Other(format!(
+                    "device `{s}` is not known; use cpu, cuda or cuda:N"
+                )))
+            }
         },
     };
     if !candle_core::utils::cuda_is_available() {
@@ -24,7 +30,8 @@ pub fn parse_device(s: &str) -> Result<Device> {
             "device `{s}`: this hakaru was built without CUDA support; rebuild with `cargo build --release --features cuda` (see README)"
         )));
     }
-    Device::new_cuda(ordinal).map_err(|e| Error::Resource(format!("device `{s}`: cannot open the GPU: {e}")))
+    Device::new_cuda(ordinal)
+        .map_err(|e| Error::Resource(format!("device `{s}`: cannot open the GPU: {e}")))
 }
 
 /// A short name for provenance: `cpu` or `cuda:N`.

@@ -28,10 +28,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn file(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::File { path: path.as_ref().to_path_buf(), msg: msg.into() }
+        Error::File {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
     }
     pub fn reference(reference: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Ref { reference: reference.into(), msg: msg.into() }
+        Error::Ref {
+            reference: reference.into(),
+            msg: msg.into(),
+        }
     }
 }
 

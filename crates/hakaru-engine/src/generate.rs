@@ -21,7 +21,12 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { temperature: 0.0, top_p: 1.0, top_k: 0, seed: 0 }
+        Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+        }
     }
 }
 
@@ -53,13 +58,18 @@ impl Sampler {
             return argmax(logits);
         }
         let t = self.params.temperature as f32;
-        let mut idx: Vec<usize> = (0..logits.len()).filter(|&i| logits[i].is_finite()).collect();
+        let mut idx: Vec<usize> = (0..logits.len())
+            .filter(|&i| logits[i].is_finite())
+            .collect();
         idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
         if self.params.top_k > 0 && self.params.top_k < idx.len() {
             idx.truncate(self.params.top_k);
         }
         let max = logits[idx[0]] / t;
-        let mut probs: Vec<f64> = idx.iter().map(|&i| ((logits[i] / t - max) as f64).exp()).collect();
+        let mut probs: Vec<f64> = idx
+            .iter()
+            .map(|&i| ((logits[i] / t - max) as f64).exp())
+            .collect();
         let sum: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= sum);
         if self.params.top_p < 1.0 {
@@ -143,9 +153,15 @@ pub fn split_reasoning(text: &str) -> (Option<String>, String) {
     let trimmed = text.trim_start();
     if let Some(end) = text.find("</think>") {
         let before = &text[..end];
-        let before = before.trim_start().strip_prefix("<think>").unwrap_or(before.trim_start());
+        let before = before
+            .trim_start()
+            .strip_prefix("<think>")
+            .unwrap_or(before.trim_start());
         let after = &text[end + "</think>".len()..];
-        return (Some(before.trim().to_string()), after.trim_start().to_string());
+        return (
+            Some(before.trim().to_string()),
+            after.trim_start().to_string(),
+        );
     }
     if let Some(rest) = trimmed.strip_prefix("<think>") {
         return (Some(rest.trim().to_string()), String::new());
@@ -171,7 +187,9 @@ pub fn generate(
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation> {
     if prompt_ids.is_empty() {
-        return Err(Error::Other("the prompt is empty: give at least one token".into()));
+        return Err(Error::Other(
+            "the prompt is empty: give at least one token".into(),
+        ));
     }
     let mut cache = model.new_cache();
     let mut sampler = Sampler::new(opts.sampling.clone());
@@ -232,7 +250,11 @@ pub fn generate(
         prefill_seconds: prefill,
         decode_seconds: decode,
         prefill_tokens_per_s: prompt_ids.len() as f64 / prefill.max(1e-12),
-        decode_tokens_per_s: if decode_steps > 0 { decode_steps as f64 / decode.max(1e-12) } else { 0.0 },
+        decode_tokens_per_s: if decode_steps > 0 {
+            decode_steps as f64 / decode.max(1e-12)
+        } else {
+            0.0
+        },
         time_to_first_token_ms: ttft.unwrap_or(prefill) * 1e3,
     })
 }
@@ -256,7 +278,11 @@ impl<'a> PrefixScorer<'a> {
         let mut cache = model.new_cache();
         let logits = model.forward(context, &mut cache, Logits::Last)?;
         let next_logprobs = log_softmax_rows(&logits)?.get(0)?.to_vec1::<f32>()?;
-        Ok(PrefixScorer { model, cache, next_logprobs })
+        Ok(PrefixScorer {
+            model,
+            cache,
+            next_logprobs,
+        })
     }
 
     pub fn context_len(&self) -> usize {
@@ -272,7 +298,11 @@ impl<'a> PrefixScorer<'a> {
         let mut out = Vec::with_capacity(continuation.len());
         out.push(self.next_logprobs[continuation[0] as usize]);
         if continuation.len() > 1 {
-            let logits = self.model.forward(&continuation[..continuation.len() - 1], &mut self.cache, Logits::All)?;
+            let logits = self.model.forward(
+                &continuation[..continuation.len() - 1],
+                &mut self.cache,
+                Logits::All,
+            )?;
             let lp = log_softmax_rows(&logits)?.to_vec2::<f32>()?;
             for (row, &tok) in lp.iter().zip(&continuation[1..]) {
                 out.push(row[tok as usize]);
@@ -288,7 +318,11 @@ pub fn sequence_logprobs(model: &Transformer, ids: &[u32]) -> Result<Vec<f32>> {
     let mut cache = model.new_cache();
     let logits = model.forward(ids, &mut cache, Logits::All)?;
     let lp = log_softmax_rows(&logits)?.to_vec2::<f32>()?;
-    Ok(lp.iter().zip(&ids[1..]).map(|(row, &t)| row[t as usize]).collect())
+    Ok(lp
+        .iter()
+        .zip(&ids[1..])
+        .map(|(row, &t)| row[t as usize])
+        .collect())
 }
 
 #[cfg(test)]
@@ -298,10 +332,22 @@ mod tests {
     #[test]
     fn reasoning_split() {
         for (input, reasoning, answer) in [
-            ("<think>\nlet me see\n</think>\n\n答えは3です。", Some("let me see"), "答えは3です。"),
-            ("the prompt opened it\n</think>\nOK", Some("the prompt opened it"), "OK"),
+            (
+                "<think>\nlet me see\n</think>\n\n答えは3です。",
+                Some("let me see"),
+                "答えは3です。",
+            ),
+            (
+                "the prompt opened it\n</think>\nOK",
+                Some("the prompt opened it"),
+                "OK",
+            ),
             ("<think></think>すみません", Some(""), "すみません"),
-            ("<think>cut off mid-thought", Some("cut off mid-thought"), ""),
+            (
+                "<think>cut off mid-thought",
+                Some("cut off mid-thought"),
+                "",
+            ),
             ("plain answer", None, "plain answer"),
         ] {
             let (r, a) = split_reasoning(input);
@@ -316,14 +362,25 @@ mod tests {
         assert_eq!(argmax(&logits), 1);
         let mut s = Sampler::new(Sampling::default());
         assert_eq!(s.sample(&logits), 1);
-        let p = Sampling { temperature: 1.0, top_p: 1.0, top_k: 0, seed: 7 };
+        let p = Sampling {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 7,
+        };
         let draws = |p: &Sampling| {
             let mut s = Sampler::new(p.clone());
             (0..50).map(|_| s.sample(&logits)).collect::<Vec<_>>()
         };
         assert_eq!(draws(&p), draws(&p));
-        assert!(draws(&p).contains(&0), "temperature 1 must sometimes pick a lower logit");
-        let k1 = Sampling { top_k: 1, ..p.clone() };
+        assert!(
+            draws(&p).contains(&0),
+            "temperature 1 must sometimes pick a lower logit"
+        );
+        let k1 = Sampling {
+            top_k: 1,
+            ..p.clone()
+        };
         assert!(draws(&k1).iter().all(|&t| t == 1));
         // top-p 0.5 keeps only the two tied best tokens.
         let tp = Sampling { top_p: 0.5, ..p };

@@ -24,10 +24,19 @@ const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 fn strings(content: &gguf_file::Content, key: &str, path: &Path) -> Result<Vec<String>> {
-    let v = content.metadata.get(key).ok_or_else(|| Error::file(path, format!("GGUF metadata key `{key}` is missing")))?;
-    let arr = v.to_vec().map_err(|e| Error::file(path, format!("GGUF metadata key `{key}`: {e}")))?;
+    let v = content
+        .metadata
+        .get(key)
+        .ok_or_else(|| Error::file(path, format!("GGUF metadata key `{key}` is missing")))?;
+    let arr = v
+        .to_vec()
+        .map_err(|e| Error::file(path, format!("GGUF metadata key `{key}`: {e}")))?;
     arr.iter()
-        .map(|x| x.to_string().cloned().map_err(|e| Error::file(path, format!("GGUF metadata key `{key}`: {e}"))))
+        .map(|x| {
+            x.to_string()
+                .cloned()
+                .map_err(|e| Error::file(path, format!("GGUF metadata key `{key}`: {e}")))
+        })
         .collect()
 }
 
@@ -45,7 +54,11 @@ pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Option<Tok
     }
     let tokens = strings(content, "tokenizer.ggml.tokens", path)?;
     let merges = strings(content, "tokenizer.ggml.merges", path)?;
-    let types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok()) {
+    let types: Vec<i32> = match content
+        .metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(|v| v.to_vec().ok())
+    {
         Some(a) => a.iter().map(|x| x.to_i32().unwrap_or(1)).collect(),
         None => vec![1; tokens.len()],
     };
@@ -74,14 +87,26 @@ pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Option<Tok
         .map(|(n, m)| {
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| Error::file(path, format!("GGUF tokenizer merge #{n} `{m}` is not two space-separated tokens")))
+                .ok_or_else(|| {
+                    Error::file(
+                        path,
+                        format!(
+                            "GGUF tokenizer merge #{n} `{m}` is not two space-separated tokens"
+                        ),
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .ignore_merges(pre == "llama-bpe" || pre == "llama3")
         .build()
-        .map_err(|e| Error::file(path, format!("cannot build the BPE tokenizer from GGUF metadata: {e}")))?;
+        .map_err(|e| {
+            Error::file(
+                path,
+                format!("cannot build the BPE tokenizer from GGUF metadata: {e}"),
+            )
+        })?;
     let pattern = match pre.as_str() {
         "qwen2" | "deepseek-r1-qwen" => Some(QWEN2_SPLIT),
         "llama-bpe" | "llama3" | "smaug-bpe" => Some(LLAMA3_SPLIT),
@@ -89,9 +114,13 @@ pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Option<Tok
     };
     let pre_tok: PreTokenizerWrapper = match pattern {
         Some(p) => Sequence::new(vec![
-            Split::new(SplitPattern::Regex(p.to_string()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(|e| Error::Other(format!("pre-tokenizer pattern: {e}")))?
-                .into(),
+            Split::new(
+                SplitPattern::Regex(p.to_string()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| Error::Other(format!("pre-tokenizer pattern: {e}")))?
+            .into(),
             ByteLevel::new(false, true, false).into(),
         ])
         .into(),
@@ -112,6 +141,91 @@ pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Option<Tok
         eos_token: id_token("tokenizer.ggml.eos_token_id"),
         pad_token: id_token("tokenizer.ggml.padding_token_id"),
     };
-    let template = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok().cloned());
-    Ok(Some(TokenizerBundle::from_tokenizer(tok, special, template)?))
+    let template = content
+        .metadata
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok().cloned());
+    let add_bos = content
+        .metadata
+        .get("tokenizer.ggml.add_bos_token")
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(false);
+    let bundle = TokenizerBundle::from_tokenizer(tok, special, template)?
+        .with_add_special_tokens(add_bos, false)
+        .map_err(|e| Error::file(path, e.to_string()))?;
+    Ok(Some(bundle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The tokenizer rebuilt from GGUF metadata encodes and decodes exactly as the tokenizer.json
+    /// it was written from (transformers' ids in fixtures/golden/tokenize.json).
+    #[test]
+    fn gguf_tokenizer_matches_tokenizer_json() {
+        let cases: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root().join("fixtures/golden/tokenize.json")).unwrap(),
+        )
+        .unwrap();
+        for file in [
+            "tiny-qwen2-q8_0.gguf",
+            "tiny-qwen3-q8_0.gguf",
+            "tiny-llama-q8_0.gguf",
+        ] {
+            let path = root().join("fixtures/gguf").join(file);
+            let (_, content, _, _) = crate::load::gguf_config(&path).unwrap();
+            let tok = from_gguf(&content, &path)
+                .unwrap()
+                .expect("fixture GGUF carries a tokenizer");
+            assert!(
+                tok.chat_template().is_some(),
+                "{file}: chat template from metadata"
+            );
+            for case in cases.as_array().unwrap() {
+                let text = case["text"].as_str().unwrap();
+                let want: Vec<u32> = case["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect();
+                assert_eq!(tok.encode(text, false).unwrap(), want, "{file}: {text:?}");
+                assert_eq!(
+                    tok.decode(&want, false).unwrap(),
+                    case["decoded"].as_str().unwrap(),
+                    "{file}: {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn llama3_pattern_groups_digits_by_three() {
+        let re = split_with(LLAMA3_SPLIT, "x 1234567");
+        assert_eq!(re, vec!["x", " ", "123", "456", "7"]);
+        let re = split_with(QWEN2_SPLIT, "x 123");
+        assert_eq!(re, vec!["x", " ", "1", "2", "3"]);
+    }
+
+    /// Pre-tokenize with the pattern through tokenizers' own Split, as the rebuilt tokenizer does.
+    fn split_with(pattern: &str, text: &str) -> Vec<String> {
+        use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+        let split = Split::new(
+            SplitPattern::Regex(pattern.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .unwrap();
+        let mut pre = PreTokenizedString::from(text);
+        split.pre_tokenize(&mut pre).unwrap();
+        pre.get_splits(OffsetReferential::Original, OffsetType::Byte)
+            .into_iter()
+            .map(|(s, _, _)| s.to_string())
+            .collect()
+    }
 }

@@ -10,9 +10,9 @@ use candle_core::{DType, Device};
 
 use crate::config::{Arch, ModelConfig, RopeScaling};
 use crate::error::{Error, Result};
+use crate::hub::WeightFormat;
 use crate::model::weights::{GgufSource, SafetensorsSource, SyntheticSource};
 use crate::model::Transformer;
-use crate::hub::WeightFormat;
 use crate::registry::Precision;
 use crate::tokenizer::TokenizerBundle;
 
@@ -31,7 +31,12 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: Device::Cpu, dtype: None, quant: None, seed: 0 }
+        LoadOptions {
+            device: Device::Cpu,
+            dtype: None,
+            quant: None,
+            seed: 0,
+        }
     }
 }
 
@@ -89,13 +94,22 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
             .get("weight_map")
             .and_then(|m| m.as_object())
             .ok_or_else(|| Error::file(&index, "field `weight_map` is missing or not an object"))?;
-        let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+        let mut files: Vec<String> = map
+            .values()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect();
         files.sort();
         files.dedup();
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
         for p in &paths {
             if !p.exists() {
-                return Err(Error::file(&index, format!("shard `{}` is listed but missing; run `hakaru pull` again", p.display())));
+                return Err(Error::file(
+                    &index,
+                    format!(
+                        "shard `{}` is listed but missing; run `hakaru pull` again",
+                        p.display()
+                    ),
+                ));
             }
         }
         return Ok(paths);
@@ -109,32 +123,53 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
         others.sort();
         return Ok(others);
     }
-    let pickle = ["pytorch_model.bin", "model.bin", "model.pt", "model.pth", "pytorch_model.bin.index.json"];
+    let pickle = [
+        "pytorch_model.bin",
+        "model.bin",
+        "model.pt",
+        "model.pth",
+        "pytorch_model.bin.index.json",
+    ];
     if pickle.iter().any(|p| dir.join(p).exists()) {
         return Err(Error::file(
             dir,
             "has only PyTorch pickle weights; hakaru loads only safetensors and GGUF (pickle can run code). Use a revision or repo that ships model.safetensors, or a GGUF file",
         ));
     }
-    Err(Error::file(dir, "no model.safetensors, model.safetensors.index.json or *.safetensors found"))
+    Err(Error::file(
+        dir,
+        "no model.safetensors, model.safetensors.index.json or *.safetensors found",
+    ))
 }
 
 /// Load a transformers-format model directory.
 pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<LoadedModel> {
     let cfg_path = dir.join("config.json");
     if !cfg_path.exists() {
-        return Err(Error::file(&cfg_path, "missing: a model directory needs config.json"));
+        return Err(Error::file(
+            &cfg_path,
+            "missing: a model directory needs config.json",
+        ));
     }
     let cfg = ModelConfig::from_file(&cfg_path)?;
     let files = safetensors_files(dir)?;
     let tokenizer = Some(TokenizerBundle::from_dir(dir)?.with_extra_eos(&cfg.eos_token_ids));
     let dtype = match opts.dtype {
         Some(d) => d,
-        None => cfg.torch_dtype.as_deref().and_then(parse_dtype).unwrap_or(DType::F32),
+        None => cfg
+            .torch_dtype
+            .as_deref()
+            .and_then(parse_dtype)
+            .unwrap_or(DType::F32),
     };
     let mut src = SafetensorsSource::open(&files, dtype, &opts.device)?;
     let transformer = Transformer::load(&cfg, &mut src, dtype, &opts.device)?;
-    Ok(LoadedModel { transformer, tokenizer, weights: dtype_name(dtype).to_string(), format: WeightFormat::Safetensors })
+    Ok(LoadedModel {
+        transformer,
+        tokenizer,
+        weights: dtype_name(dtype).to_string(),
+        format: WeightFormat::Safetensors,
+    })
 }
 
 /// Build a model of `cfg`'s exact shape with random weights.
@@ -149,7 +184,12 @@ pub fn load_synthetic(cfg: &ModelConfig, opts: &LoadOptions) -> Result<LoadedMod
     };
     let mut src = SyntheticSource::new(opts.seed, dtype, quant, &opts.device);
     let transformer = Transformer::load(cfg, &mut src, dtype, &opts.device)?;
-    Ok(LoadedModel { transformer, tokenizer: None, weights: label, format: WeightFormat::None })
+    Ok(LoadedModel {
+        transformer,
+        tokenizer: None,
+        weights: label,
+        format: WeightFormat::None,
+    })
 }
 
 fn md_u(content: &gguf_file::Content, key: &str, path: &Path) -> Result<usize> {
@@ -189,11 +229,17 @@ fn file_type_name(code: u32) -> Option<&'static str> {
 }
 
 /// Read a GGUF file's header and derive the model config from its metadata.
-pub fn gguf_config(path: &Path) -> Result<(ModelConfig, gguf_file::Content, BufReader<File>, String)> {
+pub fn gguf_config(
+    path: &Path,
+) -> Result<(ModelConfig, gguf_file::Content, BufReader<File>, String)> {
     let f = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let mut reader = BufReader::new(f);
-    let content = gguf_file::Content::read(&mut reader)
-        .map_err(|e| Error::file(path, format!("not a readable GGUF file ({e}); re-download it")))?;
+    let content = gguf_file::Content::read(&mut reader).map_err(|e| {
+        Error::file(
+            path,
+            format!("not a readable GGUF file ({e}); re-download it"),
+        )
+    })?;
     let arch_name = content
         .metadata
         .get("general.architecture")
@@ -206,15 +252,21 @@ pub fn gguf_config(path: &Path) -> Result<(ModelConfig, gguf_file::Content, BufR
     let hidden = md_u(&content, &format!("{a}.embedding_length"), path)?;
     let heads = md_u(&content, &format!("{a}.attention.head_count"), path)?;
     let kv = md_u(&content, &format!("{a}.attention.head_count_kv"), path).unwrap_or(heads);
-    let head_dim = md_u(&content, &format!("{a}.attention.key_length"), path).unwrap_or(hidden / heads.max(1));
+    let head_dim =
+        md_u(&content, &format!("{a}.attention.key_length"), path).unwrap_or(hidden / heads.max(1));
     let embd = content
         .tensor_infos
         .get("token_embd.weight")
         .ok_or_else(|| Error::file(path, "tensor `token_embd.weight` is missing"))?;
     let vocab = embd.shape.dims()[0];
     let tie = !content.tensor_infos.contains_key("output.weight");
-    let rope_scaling = match content.metadata.get(&format!("{a}.rope.scaling.type")).and_then(|v| v.to_string().ok()) {
-        Some(t) if t == "linear" => md_f(&content, &format!("{a}.rope.scaling.factor")).map(|factor| RopeScaling::Linear { factor }),
+    let rope_scaling = match content
+        .metadata
+        .get(&format!("{a}.rope.scaling.type"))
+        .and_then(|v| v.to_string().ok())
+    {
+        Some(t) if t == "linear" => md_f(&content, &format!("{a}.rope.scaling.factor"))
+            .map(|factor| RopeScaling::Linear { factor }),
         _ => None,
     };
     let u32_of = |k: &str| content.metadata.get(k).and_then(|v| v.to_u32().ok());
@@ -227,13 +279,17 @@ pub fn gguf_config(path: &Path) -> Result<(ModelConfig, gguf_file::Content, BufR
         num_attention_heads: heads,
         num_key_value_heads: kv,
         head_dim,
-        max_position_embeddings: md_u(&content, &format!("{a}.context_length"), path).unwrap_or(4096),
+        max_position_embeddings: md_u(&content, &format!("{a}.context_length"), path)
+            .unwrap_or(4096),
         rope_theta: md_f(&content, &format!("{a}.rope.freq_base")).unwrap_or(10_000.0),
         rope_scaling,
-        rms_norm_eps: md_f(&content, &format!("{a}.attention.layer_norm_rms_epsilon")).unwrap_or(1e-6),
+        rms_norm_eps: md_f(&content, &format!("{a}.attention.layer_norm_rms_epsilon"))
+            .unwrap_or(1e-6),
         tie_word_embeddings: tie,
         attention_bias: content.tensor_infos.contains_key("blk.0.attn_q.bias"),
-        qk_norm: content.tensor_infos.contains_key("blk.0.attn_q_norm.weight"),
+        qk_norm: content
+            .tensor_infos
+            .contains_key("blk.0.attn_q_norm.weight"),
         torch_dtype: None,
         bos_token_id: u32_of("tokenizer.ggml.bos_token_id"),
         eos_token_ids: u32_of("tokenizer.ggml.eos_token_id").into_iter().collect(),
@@ -248,7 +304,11 @@ pub fn gguf_config(path: &Path) -> Result<(ModelConfig, gguf_file::Content, BufR
 
 /// Load a GGUF file. The tokenizer comes from `tokenizer_dir` (tokenizer.json and friends) when
 /// given, else from the files beside the GGUF, else from the GGUF's own metadata.
-pub fn load_gguf(path: &Path, tokenizer_dir: Option<&Path>, opts: &LoadOptions) -> Result<LoadedModel> {
+pub fn load_gguf(
+    path: &Path,
+    tokenizer_dir: Option<&Path>,
+    opts: &LoadOptions,
+) -> Result<LoadedModel> {
     let (cfg, content, reader, label) = gguf_config(path)?;
     let tokenizer = match tokenizer_dir.or(path.parent()) {
         Some(d) if d.join("tokenizer.json").exists() => Some(TokenizerBundle::from_dir(d)?),
@@ -258,5 +318,10 @@ pub fn load_gguf(path: &Path, tokenizer_dir: Option<&Path>, opts: &LoadOptions) 
     let interleaved = cfg.arch == Arch::Llama;
     let mut src = GgufSource::new(path, content, reader, &opts.device, interleaved);
     let transformer = Transformer::load(&cfg, &mut src, DType::F32, &opts.device)?;
-    Ok(LoadedModel { transformer, tokenizer, weights: label, format: WeightFormat::Gguf })
+    Ok(LoadedModel {
+        transformer,
+        tokenizer,
+        weights: label,
+        format: WeightFormat::Gguf,
+    })
 }

@@ -64,7 +64,9 @@ pub fn open(reference: &str, resolve: &ResolveOptions, opts: &LoadOptions) -> Re
     let loaded = match (&model_ref, resolved.format) {
         (ModelRef::Synthetic(spec), _) => {
             let cfg = synthetic_config(spec, registry)?;
-            let p = opts.quant.unwrap_or(precision_of(opts.dtype.unwrap_or(DType::F32)));
+            let p = opts
+                .quant
+                .unwrap_or(precision_of(opts.dtype.unwrap_or(DType::F32)));
             check_fits(reference, &cfg, p, opts)?;
             load::load_synthetic(&cfg, opts)?
         }
@@ -77,7 +79,10 @@ pub fn open(reference: &str, resolve: &ResolveOptions, opts: &LoadOptions) -> Re
             if let Ok(p) = label.parse::<Precision>() {
                 check_fits(reference, &cfg, p, opts)?;
             }
-            let tok_dir = resolved.tokenizer_path().and_then(|p| p.parent()).map(Path::to_path_buf);
+            let tok_dir = resolved
+                .tokenizer_path()
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf);
             load::load_gguf(&path, tok_dir.as_deref(), opts)?
         }
         _ => {
@@ -88,11 +93,22 @@ pub fn open(reference: &str, resolve: &ResolveOptions, opts: &LoadOptions) -> Re
             let cfg_path = dir.join("config.json");
             if cfg_path.exists() {
                 let cfg = ModelConfig::from_file(&cfg_path)?;
-                let dtype = opts.dtype.or_else(|| cfg.torch_dtype.as_deref().and_then(load::parse_dtype));
-                check_fits(reference, &cfg, precision_of(dtype.unwrap_or(DType::F32)), opts)?;
+                let dtype = opts
+                    .dtype
+                    .or_else(|| cfg.torch_dtype.as_deref().and_then(load::parse_dtype));
+                check_fits(
+                    reference,
+                    &cfg,
+                    precision_of(dtype.unwrap_or(DType::F32)),
+                    opts,
+                )?;
             }
             load::load_dir(&dir, opts)?
         }
     };
-    Ok(OpenedModel { model_ref, resolved, loaded })
+    Ok(OpenedModel {
+        model_ref,
+        resolved,
+        loaded,
+    })
 }

@@ -1155,7 +1155,6 @@ mod tests {
     /// sort keys unless its `preserve_order` feature is on (not enabled in this workspace yet).
     /// Data from messages, tools and extra values is not affected (see `OrderedMap`).
     #[test]
-    #[ignore = "needs minijinja's `preserve_order` feature in the workspace Cargo.toml"]
     fn map_literals_keep_insertion_order() {
         check(
             "{{ {'z': 1, 'a': 2} | tojson }}",

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use hakaru_engine::load::{load_dir, load_gguf, LoadOptions};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/models")
+        .join(name)
 }
 
 /// A copy of a fixture model directory that a test may damage.
@@ -38,22 +40,34 @@ fn truncated_safetensors() {
     // Cut inside the header, too.
     std::fs::write(&w, &bytes[..20]).unwrap();
     let e = load_err(d.path());
-    assert!(e.contains("model.safetensors") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_config_json() {
     let d = copy_model("tiny-qwen2");
     let c = d.path().join("config.json");
-    std::fs::write(&c, "{\n  \"architectures\": [\"Qwen2ForCausalLM\"],\n  \"hidden_size\": 64,,\n}").unwrap();
+    std::fs::write(
+        &c,
+        "{\n  \"architectures\": [\"Qwen2ForCausalLM\"],\n  \"hidden_size\": 64,,\n}",
+    )
+    .unwrap();
     let e = load_err(d.path());
     assert!(e.contains("config.json") && e.contains("line 3"), "{e}");
 
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("tiny-qwen2").join("config.json")).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("tiny-qwen2").join("config.json")).unwrap())
+            .unwrap();
     v["num_attention_heads"] = serde_json::json!("four");
     std::fs::write(&c, v.to_string()).unwrap();
     let e = load_err(d.path());
-    assert!(e.contains("config.json") && e.contains("num_attention_heads"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("num_attention_heads"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -64,7 +78,10 @@ fn config_disagreeing_with_weights() {
     v["intermediate_size"] = serde_json::json!(96);
     std::fs::write(&c, v.to_string()).unwrap();
     let e = load_err(d.path());
-    assert!(e.contains("model.safetensors") && e.contains("mlp.gate_proj") && e.contains("disagree"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("mlp.gate_proj") && e.contains("disagree"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -83,13 +100,22 @@ fn unknown_architecture() {
     v["architectures"] = serde_json::json!(["MixtralForCausalLM"]);
     std::fs::write(&c, v.to_string()).unwrap();
     let e = load_err(d.path());
-    assert!(e.contains("config.json") && e.contains("MixtralForCausalLM") && e.contains("Qwen2ForCausalLM"), "{e}");
+    assert!(
+        e.contains("config.json")
+            && e.contains("MixtralForCausalLM")
+            && e.contains("Qwen2ForCausalLM"),
+        "{e}"
+    );
 }
 
 #[test]
 fn pickle_only_directory_is_refused() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("tiny-qwen2").join("config.json"), d.path().join("config.json")).unwrap();
+    std::fs::copy(
+        fixture("tiny-qwen2").join("config.json"),
+        d.path().join("config.json"),
+    )
+    .unwrap();
     std::fs::write(d.path().join("pytorch_model.bin"), b"not really a pickle").unwrap();
     let e = load_err(d.path());
     assert!(e.contains("pickle") && e.contains("safetensors"), "{e}");
@@ -97,7 +123,8 @@ fn pickle_only_directory_is_refused() {
 
 #[test]
 fn truncated_gguf() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gguf/tiny-qwen2-q8_0.gguf");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gguf/tiny-qwen2-q8_0.gguf");
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("cut.gguf");
     let bytes = std::fs::read(&src).unwrap();

@@ -23,11 +23,18 @@ struct Golden(HashMap<String, candle_core::Tensor>);
 
 impl Golden {
     fn load(name: &str) -> Golden {
-        let p = root().join("fixtures/golden").join(format!("{name}.safetensors"));
+        let p = root()
+            .join("fixtures/golden")
+            .join(format!("{name}.safetensors"));
         Golden(candle_core::safetensors::load(&p, &Device::Cpu).unwrap())
     }
     fn ids(&self, key: &str) -> Vec<u32> {
-        self.0[key].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect()
+        self.0[key]
+            .to_vec1::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|x| x as u32)
+            .collect()
     }
     fn rows(&self, key: &str) -> Vec<Vec<f32>> {
         self.0[key].to_vec2::<f32>().unwrap()
@@ -35,13 +42,20 @@ impl Golden {
 }
 
 fn load(name: &str, dtype: DType) -> LoadedModel {
-    let opts = LoadOptions { dtype: Some(dtype), ..Default::default() };
+    let opts = LoadOptions {
+        dtype: Some(dtype),
+        ..Default::default()
+    };
     load_dir(&model_dir(name), &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn all_logits(m: &LoadedModel, ids: &[u32]) -> Vec<Vec<f32>> {
     let mut cache = m.transformer.new_cache();
-    m.transformer.forward(ids, &mut cache, Logits::All).unwrap().to_vec2::<f32>().unwrap()
+    m.transformer
+        .forward(ids, &mut cache, Logits::All)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap()
 }
 
 fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
@@ -68,7 +82,10 @@ fn f32_logits_match_transformers_at_every_position() {
         let m = load(name, DType::F32);
         let got = all_logits(&m, &g.ids("short.ids"));
         let d = max_abs_diff(&got, &g.rows("short.logits.f32"));
-        assert!(d < 1e-4, "{name}: f32 logits differ from transformers by {d}");
+        assert!(
+            d < 1e-4,
+            "{name}: f32 logits differ from transformers by {d}"
+        );
     }
 }
 
@@ -78,8 +95,14 @@ fn f32_logits_match_past_position_1024() {
         let g = Golden::load(name);
         let m = load(name, DType::F32);
         let all = all_logits(&m, &g.ids("long.ids"));
-        let d = max_abs_diff(&pick(&all, &g.ids("long.positions")), &g.rows("long.logits.f32"));
-        assert!(d < 1e-4, "{name}: f32 logits past 1024 differ from transformers by {d}");
+        let d = max_abs_diff(
+            &pick(&all, &g.ids("long.positions")),
+            &g.rows("long.logits.f32"),
+        );
+        assert!(
+            d < 1e-4,
+            "{name}: f32 logits past 1024 differ from transformers by {d}"
+        );
     }
 }
 
@@ -109,9 +132,50 @@ fn half_precision_logits_match_transformers() {
                 let ours_gap = max_abs_diff(&ours, &f32_ref);
                 eprintln!("{name} {key} {set}: |hakaru-transformers| {d:.4}, transformers {key} vs f32 {gap:.4}, hakaru {key} vs f32 {ours_gap:.4}");
                 let bound = gap.max(0.02) * 1.5;
-                assert!(d <= bound, "{name} {key} {set}: hakaru differs from transformers by {d} (bound {bound})");
-                assert!(ours_gap <= bound, "{name} {key} {set}: hakaru is {ours_gap} from f32 (bound {bound})");
+                assert!(
+                    d <= bound,
+                    "{name} {key} {set}: hakaru differs from transformers by {d} (bound {bound})"
+                );
+                assert!(
+                    ours_gap <= bound,
+                    "{name} {key} {set}: hakaru is {ours_gap} from f32 (bound {bound})"
+                );
             }
+        }
+    }
+}
+
+/// Positions 8192–8299, computed in chunks of 1024 through the KV cache (chunked prefill must
+/// equal transformers' single pass), in f32 and bf16.
+#[test]
+fn logits_past_position_8192_with_chunked_prefill() {
+    for name in MODELS {
+        let g = Golden::load(name);
+        let ids = g.ids("verylong.ids");
+        let positions = g.ids("verylong.positions");
+        for (dtype, key) in [(DType::F32, "f32"), (DType::BF16, "bf16")] {
+            let m = load(name, dtype);
+            let mut cache = m.transformer.new_cache();
+            let mut rows = Vec::new();
+            for chunk in ids.chunks(1024) {
+                let l = m
+                    .transformer
+                    .forward(chunk, &mut cache, Logits::All)
+                    .unwrap();
+                rows.extend(l.to_vec2::<f32>().unwrap());
+            }
+            let ours = pick(&rows, &positions);
+            let theirs = g.rows(&format!("verylong.logits.{key}"));
+            let d = max_abs_diff(&ours, &theirs);
+            let bound = match dtype {
+                DType::F32 => 1e-4,
+                _ => max_abs_diff(&theirs, &g.rows("verylong.logits.f32")).max(0.02) * 1.5,
+            };
+            eprintln!("{name} {key} past 8192: max |Δ| {d:.5} (bound {bound:.5})");
+            assert!(
+                d < bound,
+                "{name} {key}: logits past 8192 differ from transformers by {d} (bound {bound})"
+            );
         }
     }
 }
@@ -128,8 +192,18 @@ fn greedy_continuation_matches_transformers_token_for_token() {
             sampling: Sampling::default(),
             stop_ids: vec![],
         };
-        let out = generate(&m.transformer, None, &g.ids("greedy.prompt"), &opts, &mut |_| {}).unwrap();
-        assert_eq!(out.token_ids, want, "{name}: greedy tokens differ from transformers");
+        let out = generate(
+            &m.transformer,
+            None,
+            &g.ids("greedy.prompt"),
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            out.token_ids, want,
+            "{name}: greedy tokens differ from transformers"
+        );
     }
 }
 
@@ -148,11 +222,17 @@ fn prefix_cached_scoring_equals_full_recomputation() {
         let _ = scorer.score(&other).unwrap();
         let cached = scorer.score(rest).unwrap();
         let again = scorer.score(rest).unwrap();
-        assert_eq!(cached, again, "{name}: scoring must not depend on earlier continuations");
+        assert_eq!(
+            cached, again,
+            "{name}: scoring must not depend on earlier continuations"
+        );
         let want = &full[context.len() - 1..];
         assert_eq!(cached.len(), want.len());
         for (i, (a, b)) in cached.iter().zip(want).enumerate() {
-            assert!((a - b).abs() < 1e-4, "{name}: position {i}: cached {a} vs full {b}");
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{name}: position {i}: cached {a} vs full {b}"
+            );
         }
     }
 }
@@ -164,8 +244,11 @@ fn prefix_cached_scoring_equals_full_recomputation() {
 fn gguf_q8_0_is_close_to_f32() {
     for name in MODELS {
         let g = Golden::load(name);
-        let path = root().join("fixtures/gguf").join(format!("{name}-q8_0.gguf"));
-        let m = load_gguf(&path, None, &LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let path = root()
+            .join("fixtures/gguf")
+            .join(format!("{name}-q8_0.gguf"));
+        let m = load_gguf(&path, None, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(m.weights, "Q8_0");
         let got = all_logits(&m, &g.ids("short.ids"));
         let want = g.rows("short.logits.f32");
@@ -173,14 +256,29 @@ fn gguf_q8_0_is_close_to_f32() {
         let agree = got
             .iter()
             .zip(&want)
-            .filter(|(a, b)| hakaru_engine::generate::argmax(a) == hakaru_engine::generate::argmax(b))
+            .filter(|(a, b)| {
+                hakaru_engine::generate::argmax(a) == hakaru_engine::generate::argmax(b)
+            })
             .count();
-        eprintln!("{name} Q8_0: max |Δ| {d:.4}, argmax agrees at {agree}/{}", want.len());
+        eprintln!(
+            "{name} Q8_0: max |Δ| {d:.4}, argmax agrees at {agree}/{}",
+            want.len()
+        );
         assert!(d < 1.0, "{name}: Q8_0 logits differ from f32 by {d}");
-        assert!(agree * 10 >= want.len() * 9, "{name}: Q8_0 argmax agrees at only {agree}/{}", want.len());
+        assert!(
+            agree * 10 >= want.len() * 9,
+            "{name}: Q8_0 argmax agrees at only {agree}/{}",
+            want.len()
+        );
         let all = all_logits(&m, &g.ids("long.ids"));
-        let d_long = max_abs_diff(&pick(&all, &g.ids("long.positions")), &g.rows("long.logits.f32"));
+        let d_long = max_abs_diff(
+            &pick(&all, &g.ids("long.positions")),
+            &g.rows("long.logits.f32"),
+        );
         eprintln!("{name} Q8_0 past 1024: max |Δ| {d_long:.4}");
-        assert!(d_long < 1.0, "{name}: Q8_0 logits past 1024 differ from f32 by {d_long}");
+        assert!(
+            d_long < 1.0,
+            "{name}: Q8_0 logits past 1024 differ from f32 by {d_long}"
+        );
     }
 }

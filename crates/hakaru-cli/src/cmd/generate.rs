@@ -43,7 +43,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         bail!("--top-p must be in (0, 1], got {}", args.top_p);
     }
     if args.temperature < 0.0 {
-        bail!("--temperature must be 0 (greedy) or positive, got {}", args.temperature);
+        bail!(
+            "--temperature must be 0 (greedy) or positive, got {}",
+            args.temperature
+        );
     }
     let opened = args.model.open()?;
     let tok = opened.loaded.tokenizer.as_ref().with_context(|| {
@@ -53,21 +56,32 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         args.prompt.clone()
     } else {
         let template = tok.chat_template().with_context(|| {
-            format!("model `{}` has no chat template; use --raw to send the prompt as it is", args.model.model)
+            format!(
+                "model `{}` has no chat template; use --raw to send the prompt as it is",
+                args.model.model
+            )
         })?;
         let mut messages = Vec::new();
         if let Some(s) = &args.system {
             messages.push(serde_json::json!({"role": "system", "content": s}));
         }
         messages.push(serde_json::json!({"role": "user", "content": args.prompt}));
-        template.render(&serde_json::Value::Array(messages), &tok.render_options(true))?
+        template.render(
+            &serde_json::Value::Array(messages),
+            &tok.render_options(true),
+        )?
     };
     // A chat template writes the BOS token itself; a raw prompt gets the tokenizer's own specials.
     let ids = tok.encode(&prompt, args.raw)?;
     let opts = GenerateOptions {
         max_tokens: args.max_tokens,
         ignore_eos: args.ignore_eos,
-        sampling: Sampling { temperature: args.temperature, top_p: args.top_p, top_k: args.top_k, seed: args.seed },
+        sampling: Sampling {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            seed: args.seed,
+        },
         stop_ids: tok.eos_ids(),
     };
     let stdout = std::io::stdout();
@@ -79,7 +93,13 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             let _ = out.flush();
         }
     };
-    let g = generate(&opened.loaded.transformer, Some(tok), &ids, &opts, &mut on_text)?;
+    let g = generate(
+        &opened.loaded.transformer,
+        Some(tok),
+        &ids,
+        &opts,
+        &mut on_text,
+    )?;
     if json {
         println!("{}", serde_json::to_string(&g)?);
     } else {

@@ -21,9 +21,15 @@ pub fn run(args: &LogitsArgs) -> Result<()> {
     }
     let opened = args.model.open()?;
     let t = &opened.loaded.transformer;
-    let which = if args.positions == "last" { Logits::Last } else { Logits::All };
+    let which = if args.positions == "last" {
+        Logits::Last
+    } else {
+        Logits::All
+    };
     let mut cache = t.new_cache();
-    let logits = t.forward(&args.ids, &mut cache, which).context("forward pass failed")?;
+    let logits = t
+        .forward(&args.ids, &mut cache, which)
+        .context("forward pass failed")?;
     let rows = logits.to_vec2::<f32>()?;
     let out = serde_json::json!({ "logits": rows });
     println!("{}", serde_json::to_string(&out)?);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use hakaru_engine::load::LoadOptions;
-use hakaru_engine::registry::Precision;
 use hakaru_engine::open::OpenedModel;
+use hakaru_engine::registry::Precision;
 
 /// Options shared by every command that loads a model.
 #[derive(clap::Args, Debug, Clone)]
@@ -52,13 +52,20 @@ impl ModelArgs {
             Some(q) => {
                 let p: Precision = q.parse()?;
                 if !p.is_quantized() {
-                    anyhow::bail!("--quant `{q}` is a float type; use --dtype for f32, bf16 or f16");
+                    anyhow::bail!(
+                        "--quant `{q}` is a float type; use --dtype for f32, bf16 or f16"
+                    );
                 }
                 Some(p)
             }
             None => None,
         };
-        Ok(LoadOptions { device, dtype, quant, seed: 0 })
+        Ok(LoadOptions {
+            device,
+            dtype,
+            quant,
+            seed: 0,
+        })
     }
 
     /// Resolve and load the model, with a download progress bar on a terminal.
@@ -75,5 +82,8 @@ impl ModelArgs {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -57,7 +57,10 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn new(n_layers: usize) -> Self {
-        KvCache { layers: vec![LayerCache::default(); n_layers], len: 0 }
+        KvCache {
+            layers: vec![LayerCache::default(); n_layers],
+            len: 0,
+        }
     }
     /// Number of positions held.
     pub fn len(&self) -> usize {

@@ -66,8 +66,14 @@ impl Embedding {
     /// The same matrix used as the output projection (tied embeddings).
     fn as_linear(&self) -> Result<Linear> {
         Ok(match self {
-            Embedding::Dense(w) => Linear::Dense { w: w.clone(), b: None },
-            Embedding::Quant(q) => Linear::Quant { w: QMatMul::from_arc(q.clone())?, b: None },
+            Embedding::Dense(w) => Linear::Dense {
+                w: w.clone(),
+                b: None,
+            },
+            Embedding::Quant(q) => Linear::Quant {
+                w: QMatMul::from_arc(q.clone())?,
+                b: None,
+            },
         })
     }
 }
@@ -86,13 +92,20 @@ impl RmsNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.dtype() == DType::F32 {
             // Same arithmetic in one fused kernel.
-            return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32)?);
+            return Ok(candle_nn::ops::rms_norm(
+                &x.contiguous()?,
+                &self.weight,
+                self.eps as f32,
+            )?);
         }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let var = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let inv = (var + self.eps)?.sqrt()?.recip()?;
-        Ok(xf.broadcast_mul(&inv)?.to_dtype(dtype)?.broadcast_mul(&self.weight)?)
+        Ok(xf
+            .broadcast_mul(&inv)?
+            .to_dtype(dtype)?
+            .broadcast_mul(&self.weight)?)
     }
 }
 
@@ -110,7 +123,13 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&self, x: &Tensor, rope: &Rope, offset: usize, cache: &mut cache::LayerCache) -> Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        offset: usize,
+        cache: &mut cache::LayerCache,
+    ) -> Result<Tensor> {
         let t = x.dim(0)?;
         let (h, kvh, d) = (self.n_head, self.n_kv_head, self.head_dim);
         let mut q = self.q.forward(x)?.reshape((t, h, d))?;
@@ -143,7 +162,10 @@ impl Attention {
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
         let out = probs.matmul(&v)?; // (1, kvh, n_rep·t, d)
-        let out = out.reshape((h, t, d))?.transpose(0, 1)?.reshape((t, h * d))?;
+        let out = out
+            .reshape((h, t, d))?
+            .transpose(0, 1)?
+            .reshape((t, h * d))?;
         self.o.forward(&out)
     }
 }
@@ -155,7 +177,11 @@ fn causal_mask(t: usize, s: usize, offset: usize, n_rep: usize, device: &Device)
     for _ in 0..n_rep {
         for i in 0..t {
             for j in 0..s {
-                m.push(if j > offset + i { f32::NEG_INFINITY } else { 0.0 });
+                m.push(if j > offset + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                });
             }
         }
     }
@@ -207,7 +233,12 @@ pub struct Transformer {
 impl Transformer {
     /// Build the model from a weight source. `dtype` is the compute dtype (activations); quantized
     /// sources compute in f32.
-    pub fn load(config: &ModelConfig, src: &mut dyn WeightSource, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn load(
+        config: &ModelConfig,
+        src: &mut dyn WeightSource,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         let c = config;
         let (h, kvh, d) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let embed = src.embedding("model.embed_tokens.weight", c.vocab_size, c.hidden_size)?;
@@ -217,15 +248,36 @@ impl Transformer {
             let bias = c.attention_bias;
             let attn = Attention {
                 q: src.linear(&format!("{p}.self_attn.q_proj"), h * d, c.hidden_size, bias)?,
-                k: src.linear(&format!("{p}.self_attn.k_proj"), kvh * d, c.hidden_size, bias)?,
-                v: src.linear(&format!("{p}.self_attn.v_proj"), kvh * d, c.hidden_size, bias)?,
-                o: src.linear(&format!("{p}.self_attn.o_proj"), c.hidden_size, h * d, false)?,
+                k: src.linear(
+                    &format!("{p}.self_attn.k_proj"),
+                    kvh * d,
+                    c.hidden_size,
+                    bias,
+                )?,
+                v: src.linear(
+                    &format!("{p}.self_attn.v_proj"),
+                    kvh * d,
+                    c.hidden_size,
+                    bias,
+                )?,
+                o: src.linear(
+                    &format!("{p}.self_attn.o_proj"),
+                    c.hidden_size,
+                    h * d,
+                    false,
+                )?,
                 q_norm: match c.qk_norm {
-                    true => Some(RmsNorm::new(src.vector(&format!("{p}.self_attn.q_norm.weight"), d)?, c.rms_norm_eps)),
+                    true => Some(RmsNorm::new(
+                        src.vector(&format!("{p}.self_attn.q_norm.weight"), d)?,
+                        c.rms_norm_eps,
+                    )),
                     false => None,
                 },
                 k_norm: match c.qk_norm {
-                    true => Some(RmsNorm::new(src.vector(&format!("{p}.self_attn.k_norm.weight"), d)?, c.rms_norm_eps)),
+                    true => Some(RmsNorm::new(
+                        src.vector(&format!("{p}.self_attn.k_norm.weight"), d)?,
+                        c.rms_norm_eps,
+                    )),
                     false => None,
                 },
                 n_head: h,
@@ -233,28 +285,67 @@ impl Transformer {
                 head_dim: d,
             };
             let mlp = Mlp {
-                gate: src.linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, c.hidden_size, false)?,
-                up: src.linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, c.hidden_size, false)?,
-                down: src.linear(&format!("{p}.mlp.down_proj"), c.hidden_size, c.intermediate_size, false)?,
+                gate: src.linear(
+                    &format!("{p}.mlp.gate_proj"),
+                    c.intermediate_size,
+                    c.hidden_size,
+                    false,
+                )?,
+                up: src.linear(
+                    &format!("{p}.mlp.up_proj"),
+                    c.intermediate_size,
+                    c.hidden_size,
+                    false,
+                )?,
+                down: src.linear(
+                    &format!("{p}.mlp.down_proj"),
+                    c.hidden_size,
+                    c.intermediate_size,
+                    false,
+                )?,
             };
             layers.push(Layer {
-                attn_norm: RmsNorm::new(src.vector(&format!("{p}.input_layernorm.weight"), c.hidden_size)?, c.rms_norm_eps),
+                attn_norm: RmsNorm::new(
+                    src.vector(&format!("{p}.input_layernorm.weight"), c.hidden_size)?,
+                    c.rms_norm_eps,
+                ),
                 attn,
                 mlp_norm: RmsNorm::new(
-                    src.vector(&format!("{p}.post_attention_layernorm.weight"), c.hidden_size)?,
+                    src.vector(
+                        &format!("{p}.post_attention_layernorm.weight"),
+                        c.hidden_size,
+                    )?,
                     c.rms_norm_eps,
                 ),
                 mlp,
             });
         }
-        let norm = RmsNorm::new(src.vector("model.norm.weight", c.hidden_size)?, c.rms_norm_eps);
+        let norm = RmsNorm::new(
+            src.vector("model.norm.weight", c.hidden_size)?,
+            c.rms_norm_eps,
+        );
         let lm_head = if c.tie_word_embeddings {
             embed.as_linear()?
         } else {
             src.linear("lm_head", c.vocab_size, c.hidden_size, false)?
         };
-        let rope = Rope::new(c, src.rope_freq_factors()?, src.rope_interleaved(), dtype, device)?;
-        Ok(Transformer { config: c.clone(), embed, layers, norm, lm_head, rope, dtype, device: device.clone() })
+        let rope = Rope::new(
+            c,
+            src.rope_freq_factors()?,
+            src.rope_interleaved(),
+            dtype,
+            device,
+        )?;
+        Ok(Transformer {
+            config: c.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+            rope,
+            dtype,
+            device: device.clone(),
+        })
     }
 
     pub fn dtype(&self) -> DType {
@@ -273,7 +364,9 @@ impl Transformer {
     /// `(ids.len(), vocab)` for [`Logits::All`] or `(1, vocab)` for [`Logits::Last`].
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
         if ids.is_empty() {
-            return Err(crate::Error::Other("forward pass called with no tokens".into()));
+            return Err(crate::Error::Other(
+                "forward pass called with no tokens".into(),
+            ));
         }
         let offset = cache.len();
         let t = ids.len();
@@ -294,7 +387,9 @@ impl Transformer {
         let mut x = self.embed.forward(&ids_t, self.dtype)?;
         for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let r = x.clone();
-            let a = layer.attn.forward(&layer.attn_norm.forward(&x)?, &self.rope, offset, lc)?;
+            let a = layer
+                .attn
+                .forward(&layer.attn_norm.forward(&x)?, &self.rope, offset, lc)?;
             let x1 = (r + a)?;
             let m = layer.mlp.forward(&layer.mlp_norm.forward(&x1)?)?;
             x = (x1 + m)?;
@@ -315,10 +410,16 @@ mod tests {
 
     #[test]
     fn mask_blocks_only_future_positions() {
-        let m = causal_mask(2, 5, 3, 1, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let m = causal_mask(2, 5, 3, 1, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(m[0], vec![0.0, 0.0, 0.0, 0.0, f32::NEG_INFINITY]);
         assert_eq!(m[1], vec![0.0; 5]);
-        let m = causal_mask(2, 2, 0, 2, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let m = causal_mask(2, 2, 0, 2, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(m.len(), 4);
         assert_eq!(m[2], vec![0.0, f32::NEG_INFINITY]);
     }

@@ -32,8 +32,17 @@ pub fn default_inv_freq(head_dim: usize, theta: f64) -> Vec<f32> {
 pub fn scale_inv_freq(inv_freq: &[f32], scaling: &RopeScaling) -> Vec<f32> {
     match *scaling {
         RopeScaling::Linear { factor } => inv_freq.iter().map(|f| f / factor as f32).collect(),
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
-            let (factor, low, high) = (factor as f32, low_freq_factor as f32, high_freq_factor as f32);
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            let (factor, low, high) = (
+                factor as f32,
+                low_freq_factor as f32,
+                high_freq_factor as f32,
+            );
             let old = original_max_position_embeddings as f32;
             let low_freq_wavelen = old / low;
             let high_freq_wavelen = old / high;
@@ -41,7 +50,11 @@ pub fn scale_inv_freq(inv_freq: &[f32], scaling: &RopeScaling) -> Vec<f32> {
                 .iter()
                 .map(|&f| {
                     let wavelen = 2.0 * std::f32::consts::PI / f;
-                    let scaled = if wavelen > low_freq_wavelen { f / factor } else { f };
+                    let scaled = if wavelen > low_freq_wavelen {
+                        f / factor
+                    } else {
+                        f
+                    };
                     let smooth = (old / wavelen - low) / (high - low);
                     let smoothed = (1.0 - smooth) * scaled / factor + smooth * scaled;
                     let medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
@@ -87,7 +100,12 @@ impl Rope {
         }
         let cos = Tensor::from_vec(cos, (n, half), device)?.to_dtype(dtype)?;
         let sin = Tensor::from_vec(sin, (n, half), device)?.to_dtype(dtype)?;
-        Ok(Rope { cos, sin, interleaved, max_positions: n })
+        Ok(Rope {
+            cos,
+            sin,
+            interleaved,
+            max_positions: n,
+        })
     }
 
     pub fn max_positions(&self) -> usize {
@@ -125,6 +143,9 @@ mod tests {
         // at least one in between smoothly interpolated.
         assert_eq!(scaled[0], base[0]);
         assert!((scaled[7] - base[7] / 8.0).abs() < 1e-12);
-        assert!(scaled.iter().zip(&base).any(|(s, b)| *s < *b && *s > *b / 8.0));
+        assert!(scaled
+            .iter()
+            .zip(&base)
+            .any(|(s, b)| *s < *b && *s > *b / 8.0));
     }
 }

@@ -43,15 +43,20 @@ fn check_shape(t: &Tensor, want: &[usize], name: &str, file: &Path) -> Result<()
 /// Check that a safetensors file is complete before mapping it: its header must parse and the
 /// file must be as long as the header says.
 pub fn check_safetensors_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read weights: {e}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::file(path, format!("cannot read weights: {e}")))?;
     let size = meta.len();
     let redo = "the file is damaged or its download was interrupted: delete it and run `hakaru pull` again";
     if size < 8 {
-        return Err(Error::file(path, format!("truncated safetensors file ({size} bytes); {redo}")));
+        return Err(Error::file(
+            path,
+            format!("truncated safetensors file ({size} bytes); {redo}"),
+        ));
     }
     let mut f = File::open(path).map_err(|e| Error::file(path, e.to_string()))?;
     let mut n = [0u8; 8];
-    f.read_exact(&mut n).map_err(|e| Error::file(path, e.to_string()))?;
+    f.read_exact(&mut n)
+        .map_err(|e| Error::file(path, e.to_string()))?;
     let n = u64::from_le_bytes(n);
     if n > 100_000_000 || 8 + n > size {
         return Err(Error::file(
@@ -60,12 +65,20 @@ pub fn check_safetensors_file(path: &Path) -> Result<()> {
         ));
     }
     let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|e| Error::file(path, e.to_string()))?;
-    let header: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| Error::file(path, format!("safetensors header is not valid JSON ({e}); {redo}")))?;
-    let obj = header
-        .as_object()
-        .ok_or_else(|| Error::file(path, format!("safetensors header is not a JSON object; {redo}")))?;
+    f.read_exact(&mut header)
+        .map_err(|e| Error::file(path, e.to_string()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| {
+        Error::file(
+            path,
+            format!("safetensors header is not valid JSON ({e}); {redo}"),
+        )
+    })?;
+    let obj = header.as_object().ok_or_else(|| {
+        Error::file(
+            path,
+            format!("safetensors header is not a JSON object; {redo}"),
+        )
+    })?;
     let mut end = 0u64;
     for (name, v) in obj {
         if name == "__metadata__" {
@@ -76,12 +89,22 @@ pub fn check_safetensors_file(path: &Path) -> Result<()> {
             .and_then(|o| o.as_array())
             .and_then(|o| o.get(1))
             .and_then(|o| o.as_u64())
-            .ok_or_else(|| Error::file(path, format!("tensor `{name}`: header entry has no data_offsets; {redo}")))?;
+            .ok_or_else(|| {
+                Error::file(
+                    path,
+                    format!("tensor `{name}`: header entry has no data_offsets; {redo}"),
+                )
+            })?;
         end = end.max(off);
     }
     let want = 8 + n + end;
     if size < want {
-        return Err(Error::file(path, format!("truncated safetensors file: {size} bytes, its header describes {want}; {redo}")));
+        return Err(Error::file(
+            path,
+            format!(
+                "truncated safetensors file: {size} bytes, its header describes {want}; {redo}"
+            ),
+        ));
     }
     Ok(())
 }
@@ -111,11 +134,19 @@ impl SafetensorsSource {
                 index.insert(name, f.clone());
             }
         }
-        Ok(SafetensorsSource { st, index, dtype, device: device.clone() })
+        Ok(SafetensorsSource {
+            st,
+            index,
+            dtype,
+            device: device.clone(),
+        })
     }
 
     fn file_of(&self, name: &str) -> PathBuf {
-        self.index.get(name).cloned().unwrap_or_else(|| PathBuf::from("model.safetensors"))
+        self.index
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("model.safetensors"))
     }
 
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
@@ -127,7 +158,10 @@ impl SafetensorsSource {
             ));
         }
         let file = self.file_of(name);
-        let t = self.st.load(name, &self.device).map_err(|e| Error::file(&file, format!("tensor `{name}`: {e}")))?;
+        let t = self
+            .st
+            .load(name, &self.device)
+            .map_err(|e| Error::file(&file, format!("tensor `{name}`: {e}")))?;
         check_shape(&t, shape, name, &file)?;
         Ok(t.to_dtype(self.dtype)?)
     }
@@ -136,7 +170,11 @@ impl SafetensorsSource {
 impl WeightSource for SafetensorsSource {
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
         let w = self.get(&format!("{prefix}.weight"), &[out, inp])?;
-        let b = if bias { Some(self.get(&format!("{prefix}.bias"), &[out])?) } else { None };
+        let b = if bias {
+            Some(self.get(&format!("{prefix}.bias"), &[out])?)
+        } else {
+            None
+        };
         Ok(Linear::Dense { w, b })
     }
     fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
@@ -187,8 +225,20 @@ pub struct GgufSource {
 }
 
 impl GgufSource {
-    pub fn new(path: &Path, content: gguf_file::Content, reader: BufReader<File>, device: &Device, interleaved: bool) -> Self {
-        GgufSource { path: path.to_path_buf(), content, reader, device: device.clone(), interleaved }
+    pub fn new(
+        path: &Path,
+        content: gguf_file::Content,
+        reader: BufReader<File>,
+        device: &Device,
+        interleaved: bool,
+    ) -> Self {
+        GgufSource {
+            path: path.to_path_buf(),
+            content,
+            reader,
+            device: device.clone(),
+            interleaved,
+        }
     }
 
     pub fn has(&self, gguf: &str) -> bool {
@@ -206,7 +256,10 @@ impl GgufSource {
         if q.shape().dims() != shape {
             return Err(Error::file(
                 &self.path,
-                format!("tensor `{name}` has shape {:?}, the metadata implies {shape:?}", q.shape().dims()),
+                format!(
+                    "tensor `{name}` has shape {:?}, the metadata implies {shape:?}",
+                    q.shape().dims()
+                ),
             ));
         }
         Ok(q)
@@ -225,7 +278,8 @@ impl GgufSource {
 
 impl WeightSource for GgufSource {
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
-        let base = gguf_name(prefix).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{prefix}`")))?;
+        let base = gguf_name(prefix)
+            .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{prefix}`")))?;
         let w = QMatMul::from_qtensor(self.qtensor(&format!("{base}.weight"), &[out, inp])?)?;
         let b = if bias {
             Some(self.dense(&format!("{base}.bias"), out)?)
@@ -235,12 +289,16 @@ impl WeightSource for GgufSource {
         Ok(Linear::Quant { w, b })
     }
     fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
-        let g = gguf_name(name).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
+        let g = gguf_name(name)
+            .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
         self.dense(&g, dim)
     }
     fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
-        let g = gguf_name(name).ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
-        Ok(Embedding::Quant(Arc::new(self.qtensor(&g, &[vocab, hidden])?)))
+        let g = gguf_name(name)
+            .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
+        Ok(Embedding::Quant(Arc::new(
+            self.qtensor(&g, &[vocab, hidden])?,
+        )))
     }
     fn rope_freq_factors(&mut self) -> Result<Option<Vec<f32>>> {
         if !self.has("rope_freqs.weight") {
@@ -250,7 +308,11 @@ impl WeightSource for GgufSource {
             .content
             .tensor(&mut self.reader, "rope_freqs.weight", &self.device)
             .map_err(|e| Error::file(&self.path, format!("tensor `rope_freqs.weight`: {e}")))?;
-        Ok(Some(q.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?))
+        Ok(Some(
+            q.dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+        ))
     }
     fn rope_interleaved(&self) -> bool {
         self.interleaved
@@ -269,7 +331,13 @@ pub struct SyntheticSource {
 
 impl SyntheticSource {
     pub fn new(seed: u64, dtype: DType, quant: Option<GgmlDType>, device: &Device) -> Self {
-        SyntheticSource { rng: rand::rngs::SmallRng::seed_from_u64(seed), dtype, quant, device: device.clone(), scale: 0.05 }
+        SyntheticSource {
+            rng: rand::rngs::SmallRng::seed_from_u64(seed),
+            dtype,
+            quant,
+            device: device.clone(),
+            scale: 0.05,
+        }
     }
 
     fn random(&mut self, shape: &[usize]) -> Result<Tensor> {
@@ -287,10 +355,27 @@ impl SyntheticSource {
 
 impl WeightSource for SyntheticSource {
     fn linear(&mut self, _prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
-        let b = if bias { Some(self.random(&[out])?.to_dtype(self.dtype)?.to_device(&self.device)?) } else { None };
+        let b = if bias {
+            Some(
+                self.random(&[out])?
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?,
+            )
+        } else {
+            None
+        };
         Ok(match self.quant {
-            Some(q) if inp % q.block_size() == 0 => Linear::Quant { w: QMatMul::from_qtensor(self.quantize(&[out, inp], q)?)?, b },
-            _ => Linear::Dense { w: self.random(&[out, inp])?.to_dtype(self.dtype)?.to_device(&self.device)?, b },
+            Some(q) if inp % q.block_size() == 0 => Linear::Quant {
+                w: QMatMul::from_qtensor(self.quantize(&[out, inp], q)?)?,
+                b,
+            },
+            _ => Linear::Dense {
+                w: self
+                    .random(&[out, inp])?
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?,
+                b,
+            },
         })
     }
     fn vector(&mut self, _name: &str, dim: usize) -> Result<Tensor> {
@@ -298,8 +383,14 @@ impl WeightSource for SyntheticSource {
     }
     fn embedding(&mut self, _name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
         Ok(match self.quant {
-            Some(q) if hidden % q.block_size() == 0 => Embedding::Quant(Arc::new(self.quantize(&[vocab, hidden], q)?)),
-            _ => Embedding::Dense(self.random(&[vocab, hidden])?.to_dtype(self.dtype)?.to_device(&self.device)?),
+            Some(q) if hidden % q.block_size() == 0 => {
+                Embedding::Quant(Arc::new(self.quantize(&[vocab, hidden], q)?))
+            }
+            _ => Embedding::Dense(
+                self.random(&[vocab, hidden])?
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?,
+            ),
         })
     }
 }
@@ -314,8 +405,14 @@ mod tests {
             ("model.embed_tokens.weight", "token_embd.weight"),
             ("lm_head", "output"),
             ("model.layers.3.self_attn.q_proj", "blk.3.attn_q"),
-            ("model.layers.0.self_attn.k_norm.weight", "blk.0.attn_k_norm.weight"),
-            ("model.layers.12.post_attention_layernorm.weight", "blk.12.ffn_norm.weight"),
+            (
+                "model.layers.0.self_attn.k_norm.weight",
+                "blk.0.attn_k_norm.weight",
+            ),
+            (
+                "model.layers.12.post_attention_layernorm.weight",
+                "blk.12.ffn_norm.weight",
+            ),
             ("model.layers.1.mlp.down_proj", "blk.1.ffn_down"),
         ] {
             assert_eq!(gguf_name(hf).as_deref(), Some(g), "{hf}");
