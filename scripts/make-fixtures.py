@@ -540,12 +540,12 @@ GREEDY_TEXT = "今日は良い天気です。"
 
 
 def load_model(path: Path, dtype: torch.dtype):
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, attn_implementation="eager"
-    )
+    # Load straight into the dtype, as users run half-precision models. (`model.to(bf16)` after
+    # loading would also cast the rotary `inv_freq` buffer to bf16, and transformers' phases would
+    # then drift by whole radians past a few thousand positions.)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager")
     model.eval()
-    if dtype != torch.float32:
-        model = model.to(dtype)
+    assert model.model.rotary_emb.inv_freq.dtype == torch.float32
     return model
 
 
@@ -1021,8 +1021,9 @@ def write_readme(info: dict) -> None:
     a("## Golden values: `golden/<model>.safetensors`")
     a("")
     a("Computed with HF transformers (eager attention, no KV cache for logits). Model loaded from the fixture directory")
-    a("as float32 (for tiny-qwen3: the bf16 weights upcast), then `.to(torch.bfloat16)` / `.to(torch.float16)` for the")
-    a("bf16 / f16 variants; all logits stored as float32. Ids are uniform random in [0, tokenizer size), specials included.")
+    a("with `from_pretrained(dtype=...)` in float32 (for tiny-qwen3: the bf16 weights upcast), bfloat16 and float16, so the")
+    a("rotary `inv_freq` stays float32 as in real use; all logits stored as float32. Ids are uniform random in")
+    a("[0, tokenizer size), specials included.")
     a("")
     a("| tensor | dtype | shape | meaning |")
     a("|---|---|---|---|")
