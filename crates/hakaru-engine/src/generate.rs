@@ -194,6 +194,9 @@ pub fn generate(
     let mut cache = model.new_cache();
     let mut sampler = Sampler::new(opts.sampling.clone());
     let mut stream = tokenizer.map(|t| t.stream_decoder(true));
+    // Embedding tables are often larger than the tokenizer (Qwen: 151936 rows, 151665 tokens). An
+    // id past the tokenizer decodes to nothing, as in transformers; it is still kept in token_ids.
+    let decodable = tokenizer.map(|t| t.vocab_size()).unwrap_or(0);
     let mut text = String::new();
     let mut out_ids = Vec::new();
     let mut finish = FinishReason::Length;
@@ -212,7 +215,7 @@ pub fn generate(
         }
         out_ids.push(next);
         let is_eos = !opts.ignore_eos && opts.stop_ids.contains(&next);
-        if let (Some(s), false) = (stream.as_mut(), is_eos) {
+        if let (Some(s), false, true) = (stream.as_mut(), is_eos, (next as usize) < decodable) {
             let piece = s.push(next)?;
             if !piece.is_empty() {
                 on_text(&piece);

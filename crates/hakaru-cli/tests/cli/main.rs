@@ -1,5 +1,38 @@
 //! CLI tests: one integration-test binary, one module per command.
 
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+mod generate;
 mod models;
 mod pull;
 mod template;
+
+/// The `hakaru` binary with a clean, colourless environment.
+pub fn hakaru() -> Command {
+    let mut cmd = Command::cargo_bin("hakaru").unwrap();
+    cmd.env("NO_COLOR", "1")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("RUST_LOG")
+        .env_remove("HAKARU_REGISTRY");
+    cmd
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A generated fixture model directory (fixtures/README.md).
+pub fn model_dir(name: &str) -> PathBuf {
+    let p = root().join("fixtures/models").join(name);
+    assert!(
+        p.is_dir(),
+        "fixture {} is missing; run scripts/make-fixtures.py",
+        p.display()
+    );
+    p
+}

@@ -1,6 +1,5 @@
 //! `hakaru models`: the registry listing.
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 const FAMILIES: [&str; 6] = [
@@ -12,8 +11,8 @@ const FAMILIES: [&str; 6] = [
     "swallow",
 ];
 
-fn hakaru() -> Command {
-    let mut cmd = Command::cargo_bin("hakaru").unwrap();
+fn hakaru() -> assert_cmd::Command {
+    let mut cmd = crate::hakaru();
     cmd.env_remove("HAKARU_REGISTRY").env("NO_COLOR", "1");
     cmd
 }

@@ -2,15 +2,14 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use hakaru_engine::hub::testing::{blob_of, sha256_hex, small_model_files, write_fake_hub_repo};
 use serde_json::Value;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// `hakaru` with the hub cache at `cache`, offline, and no ambient token or registry.
-fn hakaru(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("hakaru").unwrap();
+fn hakaru(cache: &Path) -> assert_cmd::Command {
+    let mut cmd = crate::hakaru();
     cmd.env("HF_HUB_CACHE", cache)
         .env("HF_HOME", cache.join("hf-home"))
         .env("HF_HUB_OFFLINE", "1")

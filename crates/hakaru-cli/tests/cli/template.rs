@@ -2,31 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::{hakaru, model_dir, root};
+
 use serde_json::{json, Value};
-
-fn hakaru() -> Command {
-    let mut cmd = Command::cargo_bin("hakaru").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn model_dir(name: &str) -> PathBuf {
-    let p = root().join("fixtures/models").join(name);
-    assert!(
-        p.is_dir(),
-        "fixture {} is missing; run scripts/make-fixtures.py",
-        p.display()
-    );
-    p
-}
 
 fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
     let p = dir.join(name);
