@@ -27,6 +27,16 @@
 //! `model.safetensors.index.json` plus every shard its `weight_map` names. For a GGUF reference,
 //! the .gguf file plus whichever of the config/tokenizer files exist. Pickle weights (`*.bin`,
 //! `*.pt`, `*.pth`, `*.ckpt`) are never fetched or loaded.
+//!
+//! With [`ResolveOptions::weights`] off (`hakaru template`: a chat template needs only the
+//! tokenizer configuration), only the [`AUX_FILES`] that exist are picked, never weights, and
+//! nothing is required: a repo with pickle weights only, or a cached snapshot holding only the
+//! config files, resolves too. [`ResolvedModel::format`] then says what the weights *would* be,
+//! from the reference and the listing alone: `gguf` for a GGUF reference or a local directory
+//! holding one .gguf (an `org/name:FILE.gguf` file is checked against the hub's file list online,
+//! not offline), `safetensors` when the listing has `model.safetensors` or
+//! `model.safetensors.index.json`, and `none` otherwise (pickle-only repos, repos of several GGUF
+//! files, snapshots pulled without weights).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -176,6 +186,10 @@ pub struct ResolveOptions {
     /// Hash every file, even hub LFS blobs whose name already is their sha256, and fail on a
     /// mismatch.
     pub verify: bool,
+    /// Resolve (and download) the weights. When false, only the config and tokenizer files
+    /// ([`AUX_FILES`]) that exist are picked, no weights are fetched and none are required (see
+    /// the module documentation). Default: true.
+    pub weights: bool,
 }
 
 impl std::fmt::Debug for ResolveOptions {
@@ -187,6 +201,7 @@ impl std::fmt::Debug for ResolveOptions {
             .field("endpoint", &self.endpoint)
             .field("progress", &self.progress.is_some())
             .field("verify", &self.verify)
+            .field("weights", &self.weights)
             .finish()
     }
 }
@@ -194,7 +209,8 @@ impl std::fmt::Debug for ResolveOptions {
 impl ResolveOptions {
     /// Options from the environment: `HF_HUB_OFFLINE` (`1`, `true`, `yes`, `on`) turns offline
     /// mode on; the cache, token and endpoint are left to hf-hub's own environment handling
-    /// (`HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_ENDPOINT`). No progress, no verification.
+    /// (`HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_ENDPOINT`). No progress, no verification;
+    /// weights are resolved.
     pub fn from_env() -> Self {
         ResolveOptions {
             offline: offline_from_env_value(std::env::var("HF_HUB_OFFLINE").ok().as_deref()),
@@ -203,6 +219,7 @@ impl ResolveOptions {
             endpoint: None,
             progress: None,
             verify: false,
+            weights: true,
         }
     }
 }
@@ -298,6 +315,41 @@ struct Selection {
     files: Vec<String>,
 }
 
+/// The error for a .gguf file that `available` lacks, listing the .gguf files it has.
+fn missing_gguf(available: &BTreeSet<String>, g: &str, place: &str, remedy: &str) -> Error {
+    let ggufs: Vec<&str> = available
+        .iter()
+        .filter(|f| is_gguf(f))
+        .map(String::as_str)
+        .collect();
+    let there = if ggufs.is_empty() {
+        "there are no .gguf files there".to_string()
+    } else {
+        format!(".gguf files there: {}", ggufs.join(", "))
+    };
+    Error::Hub(format!("{place}: `{g}` is missing; {there}{remedy}"))
+}
+
+/// Without weights: the [`AUX_FILES`] in `available`, and the format the weights would have
+/// (see the module documentation). Never fails.
+fn select_aux_only(available: &BTreeSet<String>, gguf: Option<&str>) -> Selection {
+    let format = if gguf.is_some() {
+        WeightFormat::Gguf
+    } else if available.contains(SAFETENSORS_SINGLE) || available.contains(SAFETENSORS_INDEX) {
+        WeightFormat::Safetensors
+    } else {
+        WeightFormat::None
+    };
+    let files = AUX_FILES
+        .iter()
+        .filter(|f| available.contains(**f))
+        .map(|f| f.to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Selection { format, files }
+}
+
 /// Pick the files to use from `available` (repo-relative names). `read_index` returns the text
 /// of `model.safetensors.index.json` when the weights are sharded. `place` names the listing in
 /// errors (a repo at a commit, a cache folder, a directory); `remedy` is appended to errors about
@@ -318,19 +370,7 @@ fn select_files(
     };
     if let Some(g) = gguf {
         if !available.contains(g) {
-            let ggufs: Vec<&str> = available
-                .iter()
-                .filter(|f| is_gguf(f))
-                .map(String::as_str)
-                .collect();
-            let there = if ggufs.is_empty() {
-                "there are no .gguf files there".to_string()
-            } else {
-                format!(".gguf files there: {}", ggufs.join(", "))
-            };
-            return Err(Error::Hub(format!(
-                "{place}: `{g}` is missing; {there}{remedy}"
-            )));
+            return Err(missing_gguf(available, g, place, remedy));
         }
         let mut files = vec![g.to_string()];
         aux(&mut files);
@@ -591,7 +631,10 @@ fn resolve_local_dir(r: &ModelRef, dir: &Path, opts: &ResolveOptions) -> Result<
         available.contains(SAFETENSORS_SINGLE) || available.contains(SAFETENSORS_INDEX);
     let ggufs: Vec<&String> = available.iter().filter(|f| is_gguf(f)).collect();
     let gguf = if !has_safetensors && !ggufs.is_empty() {
-        if ggufs.len() > 1 {
+        if ggufs.len() > 1 && !opts.weights {
+            // Without weights the choice does not matter: the format is just unknown.
+            None
+        } else if ggufs.len() > 1 {
             let names: Vec<&str> = ggufs.iter().map(|s| s.as_str()).collect();
             return Err(Error::reference(
                 r.to_string(),
@@ -600,16 +643,21 @@ fn resolve_local_dir(r: &ModelRef, dir: &Path, opts: &ResolveOptions) -> Result<
                     names.join(", ")
                 ),
             ));
+        } else {
+            Some(ggufs[0].clone())
         }
-        Some(ggufs[0].clone())
     } else {
         None
     };
     let index_path = dir.join(SAFETENSORS_INDEX);
-    let sel = select_files(&available, gguf.as_deref(), &place, "", &mut || {
-        std::fs::read_to_string(&index_path)
-            .map_err(|e| Error::file(&index_path, format!("cannot read: {e}")))
-    })?;
+    let sel = if opts.weights {
+        select_files(&available, gguf.as_deref(), &place, "", &mut || {
+            std::fs::read_to_string(&index_path)
+                .map_err(|e| Error::file(&index_path, format!("cannot read: {e}")))
+        })?
+    } else {
+        select_aux_only(&available, gguf.as_deref())
+    };
     let files = sel
         .files
         .iter()
@@ -638,7 +686,12 @@ fn resolve_local_gguf(r: &ModelRef, path: &Path, opts: &ResolveOptions) -> Resul
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::file(&path, "the file name is not valid UTF-8"))?;
-    let mut files = vec![local_file(&dir, name, opts)?];
+    // Without weights the .gguf itself is left out (and not hashed), as for every other kind.
+    let mut files = if opts.weights {
+        vec![local_file(&dir, name, opts)?]
+    } else {
+        vec![]
+    };
     for aux in AUX_FILES {
         if dir.join(aux).is_file() {
             files.push(local_file(&dir, aux, opts)?);
@@ -717,7 +770,7 @@ fn resolve_cached(
     // again will not help, so say that rather than "run hakaru pull".
     let has_safetensors =
         available.contains(SAFETENSORS_SINGLE) || available.contains(SAFETENSORS_INDEX);
-    if gguf.is_none() && has_safetensors {
+    if opts.weights && gguf.is_none() && has_safetensors {
         for f in REQUIRED_SAFETENSORS_FILES {
             let marker = folder.join(".no_exist").join(&commit).join(f);
             if !available.contains(*f) && marker.exists() {
@@ -732,10 +785,16 @@ fn resolve_cached(
     let place = format!("{repo} at commit {commit} (cached in {})", folder.display());
     let remedy = format!("; {pull}");
     let index_path = snapshot.join(SAFETENSORS_INDEX);
-    let sel = select_files(&available, gguf, &place, &remedy, &mut || {
-        std::fs::read_to_string(&index_path)
-            .map_err(|e| Error::file(&index_path, format!("cannot read: {e}; {pull}")))
-    })?;
+    let sel = if opts.weights {
+        select_files(&available, gguf, &place, &remedy, &mut || {
+            std::fs::read_to_string(&index_path)
+                .map_err(|e| Error::file(&index_path, format!("cannot read: {e}; {pull}")))
+        })?
+    } else {
+        // The snapshot may hold only the config files (pulled without weights), so the .gguf
+        // of a GGUF reference is not looked for.
+        select_aux_only(&available, gguf)
+    };
     let files = sel
         .files
         .iter()
@@ -944,10 +1003,18 @@ fn resolve_online(
     };
 
     let place = format!("{repo} at commit {commit}");
-    let sel = select_files(&available, gguf, &place, "", &mut || {
-        let p = download(SAFETENSORS_INDEX)?;
-        std::fs::read_to_string(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
-    })?;
+    let sel = if opts.weights {
+        select_files(&available, gguf, &place, "", &mut || {
+            let p = download(SAFETENSORS_INDEX)?;
+            std::fs::read_to_string(&p).map_err(|e| Error::file(&p, format!("cannot read: {e}")))
+        })?
+    } else {
+        // The hub's list is complete, so a misspelt .gguf name is still caught.
+        if let Some(g) = gguf.filter(|g| !available.contains(*g)) {
+            return Err(missing_gguf(&available, g, &place, ""));
+        }
+        select_aux_only(&available, gguf)
+    };
     for f in &sel.files {
         download(f)?;
     }
@@ -1365,6 +1432,93 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("refs/bad") && e.contains("not-a-sha"), "{e}");
+    }
+
+    fn config_only(cache: &Path) -> ResolveOptions {
+        ResolveOptions {
+            weights: false,
+            ..offline(cache)
+        }
+    }
+
+    #[test]
+    fn offline_without_weights_needs_only_the_config_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        // What `hakaru template` leaves in the cache: config files, no model.safetensors, no
+        // tokenizer.json.
+        let files: Vec<(&str, &[u8])> = vec![
+            ("config.json", b"{}"),
+            ("tokenizer_config.json", br#"{"chat_template":"x"}"#),
+            ("chat_template.jinja", b"{{ x }}"),
+            ("README.md", b"x"),
+        ];
+        write_fake_hub_repo(tmp.path(), REPO, C1, &files, &[]);
+        let m = resolve(&hub(REPO, None), &config_only(tmp.path())).unwrap();
+        assert_eq!(
+            names(&m),
+            [
+                "chat_template.jinja",
+                "config.json",
+                "tokenizer_config.json"
+            ]
+        );
+        assert_eq!((m.kind, m.format), (ModelKind::Hub, WeightFormat::None));
+        assert_eq!(m.commit_sha.as_deref(), Some(C1));
+        assert_eq!(
+            m.file("tokenizer_config.json").unwrap().sha256,
+            sha256_hex(br#"{"chat_template":"x"}"#)
+        );
+        // With weights, the same snapshot is an error.
+        let e = resolve(&hub(REPO, None), &offline(tmp.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no weights"), "{e}");
+
+        // A full snapshot: the weights are left out, but the format is known.
+        let (full, _, _) = two_commit_cache();
+        let m = resolve(&hub(REPO, None), &config_only(full.path())).unwrap();
+        assert_eq!(m.format, WeightFormat::Safetensors);
+        assert!(m.safetensors_paths().is_empty(), "{:?}", names(&m));
+        assert_eq!(
+            names(&m),
+            [
+                "config.json",
+                "generation_config.json",
+                "tokenizer.json",
+                "tokenizer_config.json"
+            ]
+        );
+
+        // A GGUF reference: the repo's config files only; the .gguf need not be cached.
+        let r = ModelRef::parse("org/tiny:m-Q4_K_M.gguf").unwrap();
+        let m = resolve(&r, &config_only(tmp.path())).unwrap();
+        assert_eq!((m.kind, m.format), (ModelKind::Gguf, WeightFormat::Gguf));
+        assert!(m.gguf_path().is_none());
+        assert_eq!(names(&m).len(), 3);
+    }
+
+    #[test]
+    fn pickle_only_repo_resolves_for_templates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files: Vec<(&str, &[u8])> = vec![
+            ("config.json", b"{}"),
+            ("tokenizer_config.json", b"{}"),
+            ("pytorch_model.bin", b"PK\x03\x04"),
+        ];
+        write_fake_hub_repo(
+            tmp.path(),
+            "old/pickled",
+            C1,
+            &files,
+            &["pytorch_model.bin"],
+        );
+        let m = resolve(&hub("old/pickled", None), &config_only(tmp.path())).unwrap();
+        assert_eq!(names(&m), ["config.json", "tokenizer_config.json"]);
+        assert_eq!(m.format, WeightFormat::None);
+        // Local directories follow the same rule.
+        let dir = tmp.path().join("models--old--pickled/snapshots").join(C1);
+        let m = resolve(&ModelRef::LocalDir(dir), &config_only(tmp.path())).unwrap();
+        assert_eq!(names(&m), ["config.json", "tokenizer_config.json"]);
     }
 
     #[test]
@@ -1982,6 +2136,59 @@ mod tests {
                 .iter()
                 .any(|r| r.contains("/resolve/")),
             "nothing downloaded"
+        );
+
+        // Without weights: the pickle-only repo resolves to its config, downloading nothing else,
+        // and a GGUF reference fetches no .gguf but is still checked against the list.
+        let cfg_only = ResolveOptions {
+            weights: false,
+            ..o.clone()
+        };
+        let before = server.requests().len();
+        let m = resolve(&hub("org/pickled", None), &cfg_only).unwrap();
+        assert_eq!(
+            (names(&m), m.format),
+            (vec!["config.json"], WeightFormat::None)
+        );
+        assert_eq!(m.commit_sha.as_deref(), Some(C1));
+        // The ref is written as on the normal path, so the same resolution works offline.
+        let ref_main =
+            std::fs::read_to_string(tmp.path().join("models--org--pickled/refs/main")).unwrap();
+        assert_eq!(ref_main, C1);
+        let off = ResolveOptions {
+            weights: false,
+            ..offline(tmp.path())
+        };
+        assert_eq!(
+            resolve(&hub("org/pickled", None), &off).unwrap().files,
+            m.files
+        );
+        let m = resolve(&ModelRef::parse("org/sharded").unwrap(), &cfg_only).unwrap();
+        assert_eq!(m.format, WeightFormat::Safetensors);
+        assert_eq!(names(&m), ["config.json", "tokenizer.json"]);
+        let m = resolve(
+            &ModelRef::parse("org/m-GGUF:m-Q8_0.gguf").unwrap(),
+            &cfg_only,
+        )
+        .unwrap();
+        assert_eq!((m.kind, m.format), (ModelKind::Gguf, WeightFormat::Gguf));
+        assert!(m.files.is_empty());
+        let reqs = &server.requests()[before..];
+        assert!(
+            !reqs
+                .iter()
+                .any(|r| r.contains(".bin") || r.contains(".gguf") || r.contains(".safetensors")),
+            "{reqs:?}"
+        );
+        let e = resolve(
+            &ModelRef::parse("org/m-GGUF:m-Q2_K.gguf").unwrap(),
+            &cfg_only,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("m-Q2_K.gguf") && e.contains("m-Q8_0.gguf"),
+            "{e}"
         );
 
         let e = resolve(&hub("org/gated", None), &o)

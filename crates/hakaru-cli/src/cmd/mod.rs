@@ -78,12 +78,16 @@ impl ModelArgs {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` selects the level (default: warnings).
+/// Logs go to stderr; `RUST_LOG` selects the level (default: warnings, without hf-hub's per-retry
+/// errors, which the final error message repeats). Colour only on a terminal and without NO_COLOR.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,hf_hub::retry=off"));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -3,21 +3,32 @@
 //! (except that `strftime_now` is not defined, so prompts do not depend on today's date).
 //!
 //! Only the tokenizer configuration files are read (`tokenizer_config.json`,
-//! `chat_template.jinja`, `special_tokens_map.json`); no weights, no tokenizer.json.
+//! `chat_template.jinja`, `special_tokens_map.json`); no weights, no tokenizer.json. For a hub
+//! reference only those files are downloaded (`ResolveOptions::weights` off).
+//!
+//! GGUF models take their template from where generation takes it (`load::load_gguf`): the
+//! directory's tokenizer files when a tokenizer.json is beside the .gguf, else the GGUF metadata
+//! (`tokenizer.chat_template`, bos/eos ids), which only the header holds, so only the header is
+//! read. A hub GGUF whose .gguf is not in the cache uses the repo's tokenizer_config.json /
+//! chat_template.jinja; without those the .gguf must be pulled first.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use hakaru_engine::hub::{self, ResolveOptions};
 use hakaru_engine::model_ref::ModelRef;
+use hakaru_engine::registry::Registry;
 use hakaru_engine::template::{load_messages, ChatTemplate};
-use hakaru_engine::tokenizer::ChatConfig;
+use hakaru_engine::tokenizer::{ChatConfig, TokenizerBundle};
 use serde_json::{json, Value};
 
 #[derive(clap::Args, Debug)]
 pub struct TemplateArgs {
-    /// Model whose chat template to use: a local model directory (with tokenizer_config.json
-    /// and/or chat_template.jinja)
+    /// Model whose chat template to use: org/name[@revision], org/name[@revision]:FILE.gguf, a
+    /// registry name (see `hakaru models`), a model directory or a .gguf file. Only the tokenizer
+    /// configuration files are downloaded, never weights
     #[arg(long, short = 'm')]
     pub model: String,
     /// JSON file with the conversation: [{"role": "user", "content": "…"}, …]
@@ -39,25 +50,27 @@ pub struct TemplateArgs {
     /// Print {"prompt": "…"} instead of the bare prompt
     #[arg(long)]
     pub json: bool,
+    /// Use only the local hub cache, never the network (same as HF_HUB_OFFLINE=1)
+    #[arg(long)]
+    pub offline: bool,
 }
 
 pub fn run(args: &TemplateArgs) -> Result<()> {
-    let config = chat_config(&args.model)?;
+    // The messages first: a mistake there is reported before anything is downloaded.
+    let messages = load_messages(&args.messages)?;
+    let chat = model_chat(&args.model, args.offline)?;
+    let config = chat.config();
     let own;
     let template: &ChatTemplate = match &args.chat_template {
         Some(path) => {
             own = ChatTemplate::from_file(path)?;
             &own
         }
-        None => config.chat_template.as_ref().with_context(|| {
-            format!(
-                "model `{}` has no chat template: neither chat_template.jinja nor a `chat_template` field in \
-                 tokenizer_config.json; pass one with --chat-template FILE",
-                args.model
-            )
-        })?,
+        None => match config.chat_template.as_ref() {
+            Some(t) => t,
+            None => bail!("{}", chat.no_template),
+        },
     };
-    let messages = load_messages(&args.messages)?;
     let mut opts = config.render_options(args.add_generation_prompt);
     if let Some(path) = &args.tools {
         opts.tools = Some(read_tools(path)?);
@@ -90,27 +103,120 @@ pub fn run(args: &TemplateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The special tokens and chat template of a model reference.
-fn chat_config(model: &str) -> Result<ChatConfig> {
-    match ModelRef::parse(model)? {
-        ModelRef::LocalDir(dir) => Ok(ChatConfig::from_dir(&dir)?),
-        ModelRef::GgufFile(path) => bail!(
-            "{}: reading the chat template from GGUF metadata is not supported by `hakaru template`; pass the \
-             directory holding the model's tokenizer_config.json, or --model DIR --chat-template FILE",
-            path.display()
-        ),
-        // INTEGRATION POINT (hub): resolve the hub reference with `hakaru_engine::hub::resolve` (the
-        // config files are enough; no weights are needed) and read the snapshot directory with
-        // `ChatConfig::from_dir`, or build it with `ChatConfig::from_files` from the resolved
-        // `tokenizer_config.json` / `chat_template.jinja` paths (+ `fill_from_special_tokens_map`).
-        r @ (ModelRef::Hub { .. } | ModelRef::HubGguf { .. }) => bail!(
-            "model `{r}`: `hakaru template` reads local model directories only for now; pass the directory that \
-             holds the model's tokenizer_config.json (for a downloaded model, its hub cache snapshot directory)"
-        ),
+/// Where a model's special tokens and chat template come from.
+enum Source {
+    /// tokenizer_config.json, chat_template.jinja, special_tokens_map.json.
+    Files(Box<ChatConfig>),
+    /// GGUF metadata (the rebuilt tokenizer carries the template and special tokens).
+    Gguf(Box<TokenizerBundle>),
+}
+
+struct ModelChat {
+    source: Source,
+    /// The error to give when the model has no chat template and no --chat-template was passed.
+    no_template: String,
+}
+
+impl ModelChat {
+    fn config(&self) -> &ChatConfig {
+        match &self.source {
+            Source::Files(c) => c,
+            Source::Gguf(b) => b.chat_config(),
+        }
+    }
+
+    fn files(model: &str, config: ChatConfig) -> Self {
+        ModelChat {
+            source: Source::Files(Box::new(config)),
+            no_template: format!(
+                "model `{model}` has no chat template: neither chat_template.jinja nor a `chat_template` field in \
+                 tokenizer_config.json; pass one with --chat-template FILE"
+            ),
+        }
+    }
+}
+
+/// The special tokens and chat template of a model reference; no weights are read or downloaded.
+fn model_chat(model: &str, offline: bool) -> Result<ModelChat> {
+    match Registry::builtin().parse_ref(model)? {
+        ModelRef::LocalDir(dir) => Ok(ModelChat::files(model, ChatConfig::from_dir(&dir)?)),
+        ModelRef::GgufFile(path) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            if dir.join("tokenizer.json").is_file() {
+                // As generation does: the tokenizer files beside the .gguf win over its metadata.
+                Ok(ModelChat::files(model, ChatConfig::from_dir(dir)?))
+            } else {
+                gguf_chat(&path)
+            }
+        }
+        r @ (ModelRef::Hub { .. } | ModelRef::HubGguf { .. }) => hub_chat(model, &r, offline),
         ModelRef::Synthetic(_) => bail!(
-            "model `{model}`: synthetic models have no tokenizer files and so no chat template; pass a model directory"
+            "model `{model}`: synthetic models have no tokenizer files and so no chat template; pass a model \
+             directory, a hub reference or a .gguf file"
         ),
     }
+}
+
+/// The chat template and special tokens in a GGUF file's metadata (only the header is read).
+fn gguf_chat(path: &Path) -> Result<ModelChat> {
+    let (_, content, _, _) = hakaru_engine::load::gguf_config(path)?;
+    let bundle = hakaru_engine::gguf_tokenizer::from_gguf(&content, path)?.with_context(|| {
+        format!(
+            "{}: the GGUF metadata holds no tokenizer (`tokenizer.ggml.*`), so no special tokens or chat template; \
+             put the model's tokenizer.json and tokenizer_config.json beside the file, or pass --chat-template FILE",
+            path.display()
+        )
+    })?;
+    Ok(ModelChat {
+        source: Source::Gguf(Box::new(bundle)),
+        no_template: format!(
+            "{}: GGUF metadata key `tokenizer.chat_template` is missing, so the model has no chat template; pass \
+             one with --chat-template FILE",
+            path.display()
+        ),
+    })
+}
+
+/// Resolve a hub reference without weights (downloading only the config files unless offline)
+/// and read the chat configuration from its snapshot.
+fn hub_chat(model: &str, r: &ModelRef, offline: bool) -> Result<ModelChat> {
+    let mut opts = ResolveOptions::from_env();
+    opts.offline |= offline;
+    opts.weights = false;
+    opts.progress = Some(Arc::new(crate::cmd::pull::BarProgress::new()));
+    let resolved = hub::resolve(r, &opts)?;
+    let dir = resolved
+        .dir
+        .clone()
+        .with_context(|| format!("model `{model}` resolved to no snapshot directory"))?;
+    let at = format!(
+        "{} at commit {}",
+        resolved.repo.as_deref().unwrap_or(model),
+        resolved.commit_sha.as_deref().unwrap_or("?")
+    );
+    let ModelRef::HubGguf { file, .. } = r else {
+        return Ok(ModelChat::files(model, ChatConfig::from_dir(&dir)?));
+    };
+    // A GGUF build: the template comes from where generation takes it.
+    if resolved.tokenizer_path().is_some() {
+        return Ok(ModelChat::files(model, ChatConfig::from_dir(&dir)?));
+    }
+    let gguf = dir.join(file);
+    if gguf.is_file() {
+        // Pulled before: its metadata is at hand, and reading the header is cheap.
+        return gguf_chat(&gguf);
+    }
+    if resolved.file("tokenizer_config.json").is_some()
+        || resolved.file("chat_template.jinja").is_some()
+    {
+        return Ok(ModelChat::files(model, ChatConfig::from_dir(&dir)?));
+    }
+    bail!(
+        "{at} ships no tokenizer_config.json or chat_template.jinja, and the chat template of a GGUF build is \
+         embedded in the .gguf file itself, which `hakaru template` does not download. Run `hakaru pull {model}` \
+         to download {file}, then run this command again (it reads the template from the cached file's header), \
+         or pass the .gguf path that `hakaru pull` prints as --model"
+    )
 }
 
 fn read_tools(path: &Path) -> Result<Value> {

@@ -1,0 +1,381 @@
+//! hakaru-types: the one serialized contract between hakaru's crates and its users.
+//!
+//! Everything a run writes (`samples.jsonl`, `run.json`) and every suite file it reads
+//! (`suite.toml`, `*.jsonl` cases) has its type here. No I/O, no candle. The JSON Schema of the
+//! result files is generated from these types (`schema/*.schema.json`, checked for drift by a
+//! test) and `SCHEMA_VERSION` is bumped whenever their meaning changes; frozen result files of
+//! every earlier version stay loadable (tests/frozen).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the result files' schema. Bump on any change to the types below that changes what a
+/// field means or removes one; adding an optional field does not need a bump.
+pub const SCHEMA_VERSION: u32 = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Suites (prompts/<suite>/suite.toml + *.jsonl)
+
+/// What a suite asks of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuiteKind {
+    /// Free generation, scored by the suite's metrics.
+    Generate,
+    /// Multiple choice by log-likelihood of each choice.
+    Choice,
+    /// Per-character perplexity of reference passages.
+    Perplexity,
+    /// Prefill/decode speed.
+    Throughput,
+}
+
+/// How a case becomes a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateMode {
+    /// Through the model's chat template.
+    Chat,
+    /// The input text as it is.
+    Raw,
+}
+
+/// Sampling settings of a suite or a run. Temperature 0 is greedy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingSpec {
+    #[serde(default)]
+    pub temperature: f64,
+    #[serde(default = "one")]
+    pub top_p: f64,
+    #[serde(default)]
+    pub top_k: usize,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn default_max_tokens() -> usize {
+    512
+}
+
+impl Default for SamplingSpec {
+    fn default() -> Self {
+        SamplingSpec {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_tokens: default_max_tokens(),
+        }
+    }
+}
+
+/// `suite.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteSpec {
+    pub id: String,
+    /// Bumped when the suite's meaning changes; the content hash is recorded regardless.
+    pub version: String,
+    pub kind: SuiteKind,
+    #[serde(default = "chat")]
+    pub template: TemplateMode,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub sampling: SamplingSpec,
+    /// Scorer names applied to every case (see `hakaru score --help`).
+    #[serde(default)]
+    pub metrics: Vec<String>,
+}
+
+fn chat() -> TemplateMode {
+    TemplateMode::Chat
+}
+
+/// A chat message of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// One line of a suite's `*.jsonl` case file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// Unique within the suite.
+    pub id: String,
+    /// The user turn (or, for raw templates, the whole prompt). Exactly one of `input` and
+    /// `messages` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// The reference answer (generate, perplexity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Choices (choice suites) and the index of the correct one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Value>,
+    /// BCP 47 language of the input: `ja`, `zh-Hans`, `en`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provenance
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HarnessInfo {
+    pub version: String,
+    pub git_sha: Option<String>,
+    pub git_dirty: Option<bool>,
+    /// Cargo features compiled in (`cuda`, …).
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostInfo {
+    pub os: String,
+    pub kernel: Option<String>,
+    pub cpu_model: Option<String>,
+    pub cpu_cores: usize,
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeviceInfo {
+    /// `cpu` or `cuda:N`.
+    pub name: String,
+    /// GPU model, when on a GPU.
+    pub gpu: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub driver_version: Option<String>,
+    pub cuda_version: Option<String>,
+    /// CPU threads used.
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelInfo {
+    /// As given on the command line.
+    pub reference: String,
+    /// `hub`, `local`, `gguf` or `synthetic`.
+    pub kind: String,
+    pub repo: Option<String>,
+    pub requested_revision: Option<String>,
+    pub commit_sha: Option<String>,
+    pub files: Vec<FileInfo>,
+    /// `Qwen2ForCausalLM`, …
+    pub architecture: String,
+    /// `f32`, `bf16`, `f16`, or a quantization such as `Q4_K_M`.
+    pub weights: String,
+    pub parameters: u64,
+    pub tokenizer_sha256: Option<String>,
+    pub chat_template_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuiteInfo {
+    pub id: String,
+    pub version: String,
+    pub kind: SuiteKind,
+    /// sha256 over suite.toml and the case files, in name order.
+    pub content_hash: String,
+    pub cases: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Provenance {
+    pub harness: HarnessInfo,
+    pub host: HostInfo,
+    pub device: DeviceInfo,
+    pub model: ModelInfo,
+    pub sampling: SamplingSpec,
+    pub seed: u64,
+    pub repeats: usize,
+    pub suites: Vec<SuiteInfo>,
+    pub argv: Vec<String>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Unpinned revision, dirty tree, load from other processes while timing, …
+    pub warnings: Vec<String>,
+    /// `--limit`: at most this many cases per suite (the first ones, in file order).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The prompts directory the suites were loaded from (where `--resume` finds them again).
+    #[serde(default)]
+    pub prompts: Option<String>,
+    /// The sampling each suite ran with (the run's override, else the suite's own), by suite id.
+    #[serde(default)]
+    pub suite_sampling: BTreeMap<String, SamplingSpec>,
+    /// When the run was resumed (RFC 3339, UTC), oldest first.
+    #[serde(default)]
+    pub resumed_at: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Timings {
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
+    pub time_to_first_token_ms: f64,
+}
+
+/// One line of `samples.jsonl`: one case × repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SampleRecord {
+    pub suite: String,
+    pub case_id: String,
+    pub repeat: usize,
+    /// sha256 of the rendered prompt text.
+    pub prompt_sha256: String,
+    pub output: Option<String>,
+    pub reasoning: Option<String>,
+    pub prompt_tokens: Option<usize>,
+    pub completion_tokens: Option<usize>,
+    pub finish_reason: Option<String>,
+    pub timings: Option<Timings>,
+    /// Scorer name → that scorer's fields.
+    pub scores: BTreeMap<String, Value>,
+    /// Why this case failed, when it did; the run goes on.
+    pub error: Option<String>,
+    /// What scorers are given besides the output, so a run can be rescored from its samples
+    /// alone (`hakaru rescore`): the case's user text, reference answer and language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+}
+
+/// Aggregate of one metric over a suite's samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricSummary {
+    pub n: usize,
+    pub mean: f64,
+    /// 95% interval (Wilson for rates, bootstrap for means), when defined.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuiteSummary {
+    pub suite: String,
+    pub cases: usize,
+    pub samples: usize,
+    pub errors: usize,
+    pub metrics: BTreeMap<String, MetricSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Complete,
+    /// Finished, with at least one failed case.
+    CompleteWithErrors,
+    Failed,
+}
+
+/// `run.json`: summary plus provenance, rewritten atomically as the run goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunRecord {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub provenance: Provenance,
+    pub summary: Vec<SuiteSummary>,
+}
+
+/// The JSON Schemas of the result files, as committed under `schema/`.
+pub fn schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "run.schema.json",
+            serde_json::to_value(schemars::schema_for!(RunRecord)).unwrap(),
+        ),
+        (
+            "sample.schema.json",
+            serde_json::to_value(schemars::schema_for!(SampleRecord)).unwrap(),
+        ),
+        (
+            "suite.schema.json",
+            serde_json::to_value(schemars::schema_for!(SuiteSpec)).unwrap(),
+        ),
+        (
+            "case.schema.json",
+            serde_json::to_value(schemars::schema_for!(CaseSpec)).unwrap(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn schema_dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema")
+    }
+
+    /// The committed schemas equal the generated ones. To update after changing the types:
+    /// `HAKARU_WRITE_SCHEMA=1 cargo test -p hakaru-types`.
+    #[test]
+    fn committed_schema_matches_the_types() {
+        let write = std::env::var_os("HAKARU_WRITE_SCHEMA").is_some();
+        for (name, schema) in schemas() {
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            let path = schema_dir().join(name);
+            if write {
+                std::fs::create_dir_all(schema_dir()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing; run HAKARU_WRITE_SCHEMA=1 cargo test -p hakaru-types",
+                    path.display()
+                )
+            });
+            assert_eq!(committed, text, "{name} drifted from the types; run HAKARU_WRITE_SCHEMA=1 cargo test -p hakaru-types and commit");
+        }
+    }
+
+    #[test]
+    fn case_and_suite_reject_unknown_fields() {
+        let e =
+            serde_json::from_str::<CaseSpec>(r#"{"id": "a", "input": "x", "refrence": "typo"}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("refrence"), "{e}");
+        let c: CaseSpec =
+            serde_json::from_str(r#"{"id": "a", "input": "x", "lang": "ja", "tags": ["t"]}"#)
+                .unwrap();
+        assert_eq!(c.lang.as_deref(), Some("ja"));
+    }
+}
