@@ -8,10 +8,13 @@ use hakaru_engine::load::{load_dir, LoadOptions};
 use hakaru_engine::model::Logits;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/models")
+        .join(name)
 }
 
-const JAPANESE: &str = "日本語の文章をトークンに分けて、また元の文字列に戻します。東京は日本の首都で、\
+const JAPANESE: &str =
+    "日本語の文章をトークンに分けて、また元の文字列に戻します。東京は日本の首都で、\
 人口はおよそ千四百万人です。敬語には尊敬語、謙譲語、丁寧語の三種類があります。";
 
 fn decode_step(c: &mut Criterion) {
@@ -38,8 +41,12 @@ fn tokenizer(c: &mut Criterion) {
     let m = load_dir(&fixture("tiny-qwen2"), &LoadOptions::default()).expect("fixture model loads");
     let tok = m.tokenizer.expect("fixture has a tokenizer");
     let ids = tok.encode(JAPANESE, false).unwrap();
-    c.bench_function("tokenizer: encode Japanese paragraph", |b| b.iter(|| tok.encode(JAPANESE, false).unwrap()));
-    c.bench_function("tokenizer: decode Japanese paragraph", |b| b.iter(|| tok.decode(&ids, true).unwrap()));
+    c.bench_function("tokenizer: encode Japanese paragraph", |b| {
+        b.iter(|| tok.encode(JAPANESE, false).unwrap())
+    });
+    c.bench_function("tokenizer: decode Japanese paragraph", |b| {
+        b.iter(|| tok.decode(&ids, true).unwrap())
+    });
 }
 
 criterion_group!(benches, decode_step, tokenizer);

@@ -30,6 +30,16 @@ enum Command {
     Generate(cmd::generate::GenerateArgs),
     /// Print the logits of a token sequence, at every position or the last
     Logits(cmd::logits::LogitsArgs),
+    /// List the suites in prompts/: id, kind, case count, content hash
+    Suites(cmd::suites::Args),
+    /// Check suite files and report every problem as file:line: field: what is wrong
+    Validate(cmd::validate::Args),
+    /// Run suites against a model and write results/runs/<run-id>/
+    Run(cmd::run::Args),
+    /// Apply a scorer to responses from anywhere (JSON lines in, JSON lines out)
+    Score(cmd::score::Args),
+    /// Re-apply the current scorers to a stored run
+    Rescore(cmd::rescore::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +51,11 @@ fn main() -> ExitCode {
         Command::Template(a) => cmd::template::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Logits(a) => cmd::logits::run(a),
+        Command::Suites(a) => cmd::suites::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
+        Command::Run(a) => return cmd::run::run(a),
+        Command::Score(a) => cmd::score::run(a),
+        Command::Rescore(a) => cmd::rescore::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

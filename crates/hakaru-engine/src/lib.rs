@@ -4,6 +4,7 @@
 //! model (`config`, `load`, `model`), and the model is driven through generation and scoring
 //! (`generate`). The engine never prints: progress goes through callbacks and `tracing`.
 
+pub mod backend;
 pub mod config;
 pub mod device;
 pub mod error;

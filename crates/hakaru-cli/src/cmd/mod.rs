@@ -2,7 +2,12 @@ pub mod generate;
 pub mod logits;
 pub mod models;
 pub mod pull;
+pub mod rescore;
+pub mod run;
+pub mod score;
+pub mod suites;
 pub mod template;
+pub mod validate;
 
 use std::sync::Arc;
 

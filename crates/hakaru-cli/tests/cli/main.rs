@@ -7,6 +7,8 @@ use assert_cmd::Command;
 mod generate;
 mod models;
 mod pull;
+mod run;
+mod suites;
 mod template;
 
 /// The `hakaru` binary with a clean, colourless environment.
@@ -15,7 +17,8 @@ pub fn hakaru() -> Command {
     cmd.env("NO_COLOR", "1")
         .env_remove("HF_HUB_OFFLINE")
         .env_remove("RUST_LOG")
-        .env_remove("HAKARU_REGISTRY");
+        .env_remove("HAKARU_REGISTRY")
+        .env_remove("HAKARU_PROMPTS");
     cmd
 }
 

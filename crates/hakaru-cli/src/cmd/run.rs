@@ -1,0 +1,333 @@
+//! `hakaru run`: suites against a model, written to `<out>/<run-id>/`; `--resume` finishes an
+//! interrupted run. Progress bars on a terminal, plain lines otherwise (both on stderr); the run
+//! directory on stdout at the end. Exit code 0 when every case ran cleanly, 1 when a case failed
+//! (recorded in samples.jsonl), 2 when the run could not start or go on.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hakaru_engine::backend::CandleBackend;
+use hakaru_runner::{Plan, Reporter, ResumeOptions, RunOutcome, SamplingOverride};
+use hakaru_types::{RunRecord, RunStatus, SampleRecord, SuiteKind, SuiteSummary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::ModelArgs;
+
+/// The model `hakaru run` measures when none is given: the smallest Qwen2.5 instruct model.
+pub const DEFAULT_MODEL: &str = "qwen2.5-0.5b";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model: org/name[@revision], org/name[@revision]:FILE.gguf, a registry name, a directory,
+    /// a .gguf file, or synthetic:<name|config.json> [default: qwen2.5-0.5b; with --resume: the
+    /// run's model]
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Suites to run, by id, comma-separated [default: every suite in --prompts]
+    #[arg(long, value_delimiter = ',')]
+    pub suite: Vec<String>,
+    /// At most N cases per suite (the first ones)
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Samples per case, each with its own seed [default: 1]
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// Run seed; each case's sampling seed derives from it [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where run directories are created
+    #[arg(long, default_value = "results/runs")]
+    pub out: PathBuf,
+    /// The suites' directory [default: prompts; with --resume: where the run found them]
+    #[arg(long, env = "HAKARU_PROMPTS")]
+    pub prompts: Option<PathBuf>,
+    /// Finish the interrupted run in RUN_DIR (its model, suites and settings come from its
+    /// run.json; flags given must agree with them)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// A judge model for judged metrics (not available yet)
+    #[arg(long)]
+    pub judge: Option<String>,
+    /// Sampling temperature for every suite (0 = greedy) [default: each suite's own]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold for every suite [default: each suite's own]
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Top-k filter for every suite (0 = none) [default: each suite's own]
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Generated tokens at most, for every suite [default: each suite's own]
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// cpu, cuda or cuda:N [default: cpu; with --resume: the run's device]
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Compute dtype for safetensors and synthetic models: f32, bf16 or f16 [default: as stored]
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Quantize a synthetic model: Q8_0, Q4_0, Q4_K_M, Q5_K_M or Q6_K
+    #[arg(long)]
+    pub quant: Option<String>,
+    /// CPU threads [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Read only the local hub cache (same as HF_HUB_OFFLINE=1)
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Terminal progress: a bar on a terminal, one line per sample otherwise.
+struct CliReporter {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: usize,
+}
+
+impl CliReporter {
+    fn new() -> Self {
+        CliReporter {
+            bar: None,
+            total: 0,
+            done: 0,
+        }
+    }
+
+    fn line(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+}
+
+fn summary_line(s: &SuiteSummary) -> String {
+    let mut parts: Vec<String> = s
+        .metrics
+        .iter()
+        .map(|(k, m)| match (m.ci_low, m.ci_high) {
+            (Some(l), Some(h)) => format!("{k} {:.3} [{l:.3}, {h:.3}] (n={})", m.mean, m.n),
+            _ => format!("{k} {:.3} (n={})", m.mean, m.n),
+        })
+        .collect();
+    if s.errors > 0 {
+        parts.push(format!("{} failed", s.errors));
+    }
+    if parts.is_empty() {
+        parts.push("no metrics".into());
+    }
+    format!("{}: {}", s.suite, parts.join(", "))
+}
+
+impl Reporter for CliReporter {
+    fn started(&mut self, run_id: &str, dir: &Path, total: usize, already_done: usize) {
+        self.total = total;
+        self.done = already_done;
+        if std::io::stderr().is_terminal() {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
+                    .with_position(already_done as u64)
+                    .with_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
+                        )
+                        .unwrap(),
+                    );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            self.bar = Some(bar);
+        }
+        let resumed = if already_done > 0 {
+            format!(", {already_done} already done")
+        } else {
+            String::new()
+        };
+        self.line(&format!(
+            "run {run_id}: {total} samples{resumed}, writing {}",
+            dir.display()
+        ));
+    }
+
+    fn suite_started(&mut self, suite: &str, kind: SuiteKind, samples: usize) {
+        let kind = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match &self.bar {
+            Some(b) => b.set_message(suite.to_string()),
+            None => eprintln!("suite {suite} ({kind}): {samples} samples"),
+        }
+    }
+
+    fn case_finished(&mut self, s: &SampleRecord) -> ControlFlow<()> {
+        self.done += 1;
+        let what = format!("{}/{} #{}", s.suite, s.case_id, s.repeat);
+        match (&self.bar, &s.error) {
+            (Some(b), None) => b.inc(1),
+            (Some(b), Some(e)) => {
+                b.inc(1);
+                b.println(format!("{what}: failed: {e}"));
+            }
+            (None, None) => eprintln!("[{}/{}] {what}: ok", self.done, self.total),
+            (None, Some(e)) => eprintln!("[{}/{}] {what}: failed: {e}", self.done, self.total),
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn suite_finished(&mut self, s: &SuiteSummary) {
+        self.line(&summary_line(s));
+    }
+
+    fn warning(&mut self, msg: &str) {
+        self.line(&format!("warning: {msg}"));
+    }
+
+    fn message(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(msg.to_string()),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    fn finished(&mut self, r: &RunRecord) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let status = match r.status {
+            RunStatus::Complete => "complete",
+            RunStatus::CompleteWithErrors => "complete, with failed cases",
+            RunStatus::Running => "interrupted (finish it with --resume)",
+            RunStatus::Failed => "failed",
+        };
+        eprintln!("run {}: {status}", r.run_id);
+    }
+}
+
+fn sampling_override(args: &Args) -> Result<SamplingOverride> {
+    if let Some(p) = args.top_p {
+        if !(p > 0.0 && p <= 1.0) {
+            anyhow::bail!("--top-p must be in (0, 1], got {p}");
+        }
+    }
+    if let Some(t) = args.temperature {
+        if !(t >= 0.0 && t.is_finite()) {
+            anyhow::bail!("--temperature must be 0 (greedy) or positive, got {t}");
+        }
+    }
+    Ok(SamplingOverride {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        max_tokens: args.max_tokens,
+    })
+}
+
+fn open_backend(model: ModelArgs) -> Result<CandleBackend> {
+    let opened = model.open()?;
+    Ok(CandleBackend::new(opened, model.model))
+}
+
+fn start(args: &Args) -> Result<RunOutcome> {
+    let sampling = sampling_override(args)?;
+    let mut reporter = CliReporter::new();
+    if let Some(dir) = &args.resume {
+        let stored = hakaru_runner::read_run(dir)?;
+        let pv = &stored.provenance;
+        let m = &pv.model;
+        let float = matches!(m.weights.as_str(), "f32" | "bf16" | "f16");
+        let model = ModelArgs {
+            model: args.model.clone().unwrap_or_else(|| m.reference.clone()),
+            device: args
+                .device
+                .clone()
+                .unwrap_or_else(|| pv.device.name.clone()),
+            dtype: args
+                .dtype
+                .clone()
+                .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
+            quant: args
+                .quant
+                .clone()
+                .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
+            threads: args.threads.or(pv.device.threads),
+            offline: args.offline,
+        };
+        let mut backend = open_backend(model)?;
+        let opts = ResumeOptions {
+            prompts: args.prompts.clone(),
+            suites: (!args.suite.is_empty()).then(|| args.suite.clone()),
+            limit: args.limit,
+            repeats: args.repeats,
+            seed: args.seed,
+            sampling,
+        };
+        return Ok(hakaru_runner::resume(
+            dir,
+            &opts,
+            &mut backend,
+            &mut reporter,
+        )?);
+    }
+    let prompts = args
+        .prompts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("prompts"));
+    let suites = if args.suite.is_empty() {
+        hakaru_suites::load_all(&prompts)?
+    } else {
+        hakaru_suites::select(&prompts, &args.suite)?
+    };
+    let model = ModelArgs {
+        model: args
+            .model
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+        device: args.device.clone().unwrap_or_else(|| "cpu".into()),
+        dtype: args.dtype.clone(),
+        quant: args.quant.clone(),
+        threads: args.threads,
+        offline: args.offline,
+    };
+    let plan = Plan {
+        suites,
+        limit: args.limit,
+        repeats: args.repeats.unwrap_or(1),
+        seed: args.seed.unwrap_or(0),
+        sampling,
+        argv: std::env::args().collect(),
+        prompts: Some(std::path::absolute(&prompts).unwrap_or(prompts)),
+        judge: args.judge.clone(),
+    };
+    hakaru_runner::check_plan(&plan)?;
+    let mut backend = open_backend(model)?;
+    hakaru_runner::run(&mut backend, &plan, &args.out, &mut reporter)
+        .with_context(|| format!("the run in {} stopped", args.out.display()))
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match start(args) {
+        Ok(outcome) => {
+            println!("{}", outcome.dir.display());
+            if outcome.interrupted {
+                ExitCode::from(2)
+            } else if outcome.errors > 0 {
+                eprintln!(
+                    "{} of {} samples failed; their errors are in {}",
+                    outcome.errors,
+                    outcome.ran + outcome.already_done,
+                    outcome.dir.join(hakaru_runner::SAMPLES_FILE).display()
+                );
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Built-in measures (choice by log-likelihood, perplexity) and per-suite summaries. Pure: the
+//! same samples give the same summary.
+
+use std::collections::BTreeMap;
+
+use hakaru_scorers::{mean_with_ci, MetricValue};
+use hakaru_types::{SampleRecord, SuiteSummary};
+use serde_json::{json, Map, Value};
+
+/// Score key of choice suites' built-in measure.
+pub const CHOICE: &str = "choice";
+/// Score key of perplexity suites' built-in measure.
+pub const PERPLEXITY: &str = "perplexity";
+
+fn argmax(xs: &[f64]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, &x) in xs.iter().enumerate() {
+        if x.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| x > xs[b]) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// The `choice` fields: per-choice log-probability sums, token and character counts; the choice
+/// predicted by the largest sum (`predicted`) and by the largest sum per character
+/// (`predicted_norm`, lm-evaluation-harness's `acc_norm`); with an expected index, whether each
+/// is `correct`. Ties go to the lowest index.
+pub fn choice_fields(
+    logprobs: &[f64],
+    tokens: &[usize],
+    chars: &[usize],
+    expected: Option<usize>,
+) -> Map<String, Value> {
+    let per_char: Vec<f64> = logprobs
+        .iter()
+        .zip(chars)
+        .map(|(&lp, &c)| lp / c.max(1) as f64)
+        .collect();
+    let predicted = argmax(logprobs);
+    let predicted_norm = argmax(&per_char);
+    let mut m = Map::new();
+    m.insert("logprobs".into(), json!(logprobs));
+    m.insert("tokens".into(), json!(tokens));
+    m.insert("chars".into(), json!(chars));
+    m.insert("predicted".into(), json!(predicted));
+    m.insert("predicted_norm".into(), json!(predicted_norm));
+    m.insert("expected".into(), json!(expected));
+    if let Some(e) = expected {
+        m.insert("correct".into(), json!(predicted == Some(e)));
+        m.insert("correct_norm".into(), json!(predicted_norm == Some(e)));
+    }
+    m
+}
+
+/// The `perplexity` fields of a text scored from its start (or after its context).
+pub fn perplexity_fields(logprob_sum: f64, tokens: usize, chars: usize) -> Map<String, Value> {
+    let nll = -logprob_sum;
+    let mut m = Map::new();
+    m.insert("logprob_sum".into(), json!(logprob_sum));
+    m.insert("tokens".into(), json!(tokens));
+    m.insert("chars".into(), json!(chars));
+    // Non-finite values (an empty text) serialize as null.
+    m.insert(
+        "perplexity_per_token".into(),
+        json!((nll / tokens as f64).exp()),
+    );
+    m.insert(
+        "perplexity_per_char".into(),
+        json!((nll / chars as f64).exp()),
+    );
+    m.insert(
+        "bits_per_char".into(),
+        json!(nll / chars as f64 / std::f64::consts::LN_2),
+    );
+    m
+}
+
+fn field_err(name: &str, field: &str, what: &str) -> String {
+    format!("scores.{name}.{field}: {what}")
+}
+
+fn f64_list(m: &Map<String, Value>, name: &str, field: &str) -> Result<Vec<f64>, String> {
+    m.get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| field_err(name, field, "missing or not a list"))?
+        .iter()
+        .map(|v| {
+            v.as_f64()
+                .ok_or_else(|| field_err(name, field, "holds a non-number"))
+        })
+        .collect()
+}
+
+fn usize_list(m: &Map<String, Value>, name: &str, field: &str) -> Result<Vec<usize>, String> {
+    m.get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| field_err(name, field, "missing or not a list"))?
+        .iter()
+        .map(|v| {
+            v.as_u64()
+                .map(|x| x as usize)
+                .ok_or_else(|| field_err(name, field, "holds a non-count"))
+        })
+        .collect()
+}
+
+fn usize_field(m: &Map<String, Value>, name: &str, field: &str) -> Result<usize, String> {
+    m.get(field)
+        .and_then(Value::as_u64)
+        .map(|x| x as usize)
+        .ok_or_else(|| field_err(name, field, "missing or not a count"))
+}
+
+/// Recompute a built-in measure from its stored fields (for `hakaru rescore`). `None` when `name`
+/// is not a built-in measure.
+pub fn rescore_builtin(
+    name: &str,
+    stored: &Map<String, Value>,
+) -> Option<Result<Map<String, Value>, String>> {
+    match name {
+        CHOICE => Some((|| {
+            let lps = f64_list(stored, name, "logprobs")?;
+            let tokens = usize_list(stored, name, "tokens")?;
+            let chars = usize_list(stored, name, "chars")?;
+            let expected = match stored.get("expected") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .map(|x| x as usize)
+                        .ok_or_else(|| field_err(name, "expected", "not an index"))?,
+                ),
+            };
+            Ok(choice_fields(&lps, &tokens, &chars, expected))
+        })()),
+        PERPLEXITY => Some((|| {
+            let lp = stored
+                .get("logprob_sum")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| field_err(name, "logprob_sum", "missing or not a number"))?;
+            Ok(perplexity_fields(
+                lp,
+                usize_field(stored, name, "tokens")?,
+                usize_field(stored, name, "chars")?,
+            ))
+        })()),
+        _ => None,
+    }
+}
+
+/// The fields of a score that summaries aggregate: built-in measures' own, a registered scorer's
+/// `summary_fields`, or (unknown names, and scorers that list none) every boolean or number.
+fn summary_fields(name: &str) -> &'static [&'static str] {
+    match name {
+        CHOICE => &["correct", "correct_norm"],
+        PERPLEXITY => &[
+            "perplexity_per_char",
+            "perplexity_per_token",
+            "bits_per_char",
+        ],
+        _ => hakaru_scorers::get(name)
+            .map(|s| s.summary_fields())
+            .unwrap_or(&[]),
+    }
+}
+
+/// Summary of one suite's samples. Metrics are keyed `<scorer>.<field>`. With one sample per
+/// case, booleans give a rate with a Wilson interval and numbers a mean with a bootstrap interval;
+/// with repeats, each case's repeats are averaged first and the interval is over cases (repeats
+/// of a case are not independent observations).
+pub fn summarize(suite: &str, planned_cases: usize, samples: &[&SampleRecord]) -> SuiteSummary {
+    let mut by_metric: BTreeMap<String, BTreeMap<&str, Vec<MetricValue>>> = BTreeMap::new();
+    for s in samples {
+        for (name, v) in &s.scores {
+            let Some(fields) = v.as_object() else {
+                continue;
+            };
+            let wanted = summary_fields(name);
+            for (field, value) in fields {
+                if !wanted.is_empty() && !wanted.contains(&field.as_str()) {
+                    continue;
+                }
+                if let Some(mv) = MetricValue::from_json(value) {
+                    by_metric
+                        .entry(format!("{name}.{field}"))
+                        .or_default()
+                        .entry(&s.case_id)
+                        .or_default()
+                        .push(mv);
+                }
+            }
+        }
+    }
+    let mut metrics = BTreeMap::new();
+    for (key, per_case) in by_metric {
+        let values: Vec<MetricValue> = if per_case.values().all(|v| v.len() == 1) {
+            per_case.values().map(|v| v[0]).collect()
+        } else {
+            per_case
+                .values()
+                .map(|v| {
+                    MetricValue::Number(v.iter().map(|x| x.as_f64()).sum::<f64>() / v.len() as f64)
+                })
+                .collect()
+        };
+        if let Some(m) = mean_with_ci(&values) {
+            metrics.insert(key, m);
+        }
+    }
+    SuiteSummary {
+        suite: suite.to_string(),
+        cases: planned_cases,
+        samples: samples.len(),
+        errors: samples.iter().filter(|s| s.error.is_some()).count(),
+        metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choice_prediction_raw_and_per_char() {
+        // Choice 1 has the larger sum; choice 0 the larger sum per character.
+        let m = choice_fields(&[-6.0, -4.0], &[3, 1], &[6, 2], Some(0));
+        assert_eq!(m["predicted"], 1);
+        assert_eq!(m["predicted_norm"], 0);
+        assert_eq!(m["correct"], false);
+        assert_eq!(m["correct_norm"], true);
+        // Ties go to the lowest index; no expected index, no correctness.
+        let m = choice_fields(&[-1.0, -1.0], &[1, 1], &[1, 1], None);
+        assert_eq!(m["predicted"], 0);
+        assert!(m.get("correct").is_none());
+        assert_eq!(m["expected"], Value::Null);
+        // Rescoring from the stored fields gives the same fields.
+        let m = choice_fields(&[-6.0, -4.0], &[3, 1], &[6, 2], Some(0));
+        assert_eq!(rescore_builtin(CHOICE, &m).unwrap().unwrap(), m);
+        let mut broken = m.clone();
+        broken.remove("chars");
+        assert_eq!(
+            rescore_builtin(CHOICE, &broken).unwrap().unwrap_err(),
+            "scores.choice.chars: missing or not a list"
+        );
+        assert!(rescore_builtin("exact", &m).is_none());
+    }
+
+    #[test]
+    fn perplexity_figures() {
+        let m = perplexity_fields(-(4.0f64.ln()) * 10.0, 10, 20);
+        let ppt = m["perplexity_per_token"].as_f64().unwrap();
+        assert!((ppt - 4.0).abs() < 1e-12, "{ppt}");
+        let ppc = m["perplexity_per_char"].as_f64().unwrap();
+        assert!((ppc - 2.0).abs() < 1e-12, "{ppc}");
+        let bpc = m["bits_per_char"].as_f64().unwrap();
+        assert!((bpc - 1.0).abs() < 1e-12, "{bpc}");
+        assert_eq!(rescore_builtin(PERPLEXITY, &m).unwrap().unwrap(), m);
+    }
+
+    fn sample(case: &str, repeat: usize, scores: Value, error: bool) -> SampleRecord {
+        SampleRecord {
+            suite: "s".into(),
+            case_id: case.into(),
+            repeat,
+            prompt_sha256: String::new(),
+            output: None,
+            reasoning: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            finish_reason: None,
+            timings: None,
+            scores: serde_json::from_value(scores).unwrap(),
+            error: error.then(|| "boom".into()),
+            input: None,
+            reference: None,
+            lang: None,
+        }
+    }
+
+    #[test]
+    fn summaries_of_rates_means_and_repeats() {
+        let s = [
+            sample(
+                "a",
+                0,
+                json!({"exact": {"match": true, "response_normalized": "x"}}),
+                false,
+            ),
+            sample("b", 0, json!({"exact": {"match": false}}), false),
+            sample("c", 0, json!({}), true),
+        ];
+        let refs: Vec<_> = s.iter().collect();
+        let sum = summarize("s", 3, &refs);
+        assert_eq!((sum.cases, sum.samples, sum.errors), (3, 3, 1));
+        assert_eq!(sum.metrics.keys().collect::<Vec<_>>(), ["exact.match"]);
+        let m = &sum.metrics["exact.match"];
+        assert_eq!((m.n, m.mean), (2, 0.5));
+        let w = hakaru_scorers::wilson_interval(1, 2).unwrap();
+        assert_eq!((m.ci_low, m.ci_high), (Some(w.0), Some(w.1)));
+
+        // Repeats: averaged per case first, so n counts cases.
+        let s = [
+            sample("a", 0, json!({"exact": {"match": true}}), false),
+            sample("a", 1, json!({"exact": {"match": false}}), false),
+            sample("b", 0, json!({"exact": {"match": true}}), false),
+            sample("b", 1, json!({"exact": {"match": true}}), false),
+        ];
+        let refs: Vec<_> = s.iter().collect();
+        let m = &summarize("s", 2, &refs).metrics["exact.match"];
+        assert_eq!((m.n, m.mean), (2, 0.75));
+
+        // Built-ins aggregate only their own fields (not `predicted`).
+        let c = choice_fields(&[-1.0, -2.0], &[1, 1], &[1, 1], Some(0));
+        let s = [sample("a", 0, json!({"choice": c}), false)];
+        let refs: Vec<_> = s.iter().collect();
+        let keys: Vec<_> = summarize("s", 1, &refs).metrics.into_keys().collect();
+        assert_eq!(keys, ["choice.correct", "choice.correct_norm"]);
+    }
+}
