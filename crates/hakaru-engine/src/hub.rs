@@ -795,6 +795,30 @@ fn resolve_cached(
         // of a GGUF reference is not looked for.
         select_aux_only(&available, gguf)
     };
+    hub_resolved(
+        r,
+        repo,
+        revision,
+        commit,
+        snapshot,
+        sel,
+        gguf.is_some(),
+        opts,
+    )
+}
+
+/// The resolved model of a hub snapshot: every selected file with its size and sha256.
+#[allow(clippy::too_many_arguments)]
+fn hub_resolved(
+    r: &ModelRef,
+    repo: &str,
+    revision: &str,
+    commit: String,
+    snapshot: PathBuf,
+    sel: Selection,
+    gguf: bool,
+    opts: &ResolveOptions,
+) -> Result<ResolvedModel> {
     let files = sel
         .files
         .iter()
@@ -802,7 +826,7 @@ fn resolve_cached(
         .collect::<Result<Vec<_>>>()?;
     Ok(ResolvedModel {
         reference: r.to_string(),
-        kind: if gguf.is_some() {
+        kind: if gguf {
             ModelKind::Gguf
         } else {
             ModelKind::Hub
@@ -1031,25 +1055,16 @@ fn resolve_online(
             .map_err(|e| Error::file(&ref_path, format!("cannot write: {e}")))?;
     }
     let snapshot = folder.join("snapshots").join(&commit);
-    let files = sel
-        .files
-        .iter()
-        .map(|n| hub_file(&snapshot, n, opts))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ResolvedModel {
-        reference: r.to_string(),
-        kind: if gguf.is_some() {
-            ModelKind::Gguf
-        } else {
-            ModelKind::Hub
-        },
-        format: sel.format,
-        repo: Some(repo.to_string()),
-        requested_revision: Some(revision.to_string()),
-        commit_sha: Some(commit),
-        dir: Some(snapshot),
-        files,
-    })
+    hub_resolved(
+        r,
+        repo,
+        revision,
+        commit,
+        snapshot,
+        sel,
+        gguf.is_some(),
+        opts,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,20 +19,27 @@ use hakaru_engine::registry::Precision;
 /// Options shared by every command that loads a model.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: org/name[@revision], org/name[@revision]:FILE.gguf, a directory, a .gguf file,
-    /// or synthetic:<registry-name|config.json>
+    /// Model: org/name[@revision], org/name[@revision]:FILE.gguf, a registry name, a directory,
+    /// a .gguf file, or synthetic:<registry-name|config.json>
     #[arg(long, short = 'm')]
     pub model: String,
-    /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Compute dtype for safetensors and synthetic models: f32, bf16 or f16 (default: as stored)
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How to load a model: device, precision, threads, hub access.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LoadArgs {
+    /// cpu, cuda or cuda:N [default: cpu]
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Compute dtype for safetensors and synthetic models: f32, bf16 or f16 [default: as stored]
     #[arg(long)]
     pub dtype: Option<String>,
     /// Quantize a synthetic model: Q8_0, Q4_0, Q4_K_M, Q5_K_M or Q6_K
     #[arg(long)]
     pub quant: Option<String>,
-    /// CPU threads (default: all cores)
+    /// CPU threads [default: all cores]
     #[arg(long)]
     pub threads: Option<usize>,
     /// Read only the local hub cache (same as HF_HUB_OFFLINE=1)
@@ -42,18 +49,19 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load_options(&self) -> Result<LoadOptions> {
-        if let Some(n) = self.threads {
+        if let Some(n) = self.load.threads {
             hakaru_engine::device::set_threads(n);
         }
-        let device = hakaru_engine::device::parse_device(&self.device)?;
-        let dtype = match &self.dtype {
+        let device =
+            hakaru_engine::device::parse_device(self.load.device.as_deref().unwrap_or("cpu"))?;
+        let dtype = match &self.load.dtype {
             Some(d) => Some(
                 hakaru_engine::load::parse_dtype(d)
                     .with_context(|| format!("--dtype `{d}` is not known; use f32, bf16 or f16"))?,
             ),
             None => None,
         };
-        let quant = match &self.quant {
+        let quant = match &self.load.quant {
             Some(q) => {
                 let p: Precision = q.parse()?;
                 if !p.is_quantized() {
@@ -77,7 +85,7 @@ impl ModelArgs {
     pub fn open(&self) -> Result<OpenedModel> {
         let opts = self.load_options()?;
         let mut resolve = hakaru_engine::hub::ResolveOptions::from_env();
-        resolve.offline |= self.offline;
+        resolve.offline |= self.load.offline;
         resolve.progress = Some(Arc::new(pull::BarProgress::new()));
         Ok(hakaru_engine::open::open(&self.model, &resolve, &opts)?)
     }

@@ -15,7 +15,7 @@ use hakaru_runner::{Plan, Reporter, ResumeOptions, RunOutcome, SamplingOverride}
 use hakaru_types::{RunRecord, RunStatus, SampleRecord, SuiteKind, SuiteSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::ModelArgs;
+use super::{LoadArgs, ModelArgs};
 
 /// The model `hakaru run` measures when none is given: the smallest Qwen2.5 instruct model.
 pub const DEFAULT_MODEL: &str = "qwen2.5-0.5b";
@@ -64,21 +64,9 @@ pub struct Args {
     /// Generated tokens at most, for every suite [default: each suite's own]
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// cpu, cuda or cuda:N [default: cpu; with --resume: the run's device]
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Compute dtype for safetensors and synthetic models: f32, bf16 or f16 [default: as stored]
-    #[arg(long)]
-    pub dtype: Option<String>,
-    /// Quantize a synthetic model: Q8_0, Q4_0, Q4_K_M, Q5_K_M or Q6_K
-    #[arg(long)]
-    pub quant: Option<String>,
-    /// CPU threads [default: all cores]
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Read only the local hub cache (same as HF_HUB_OFFLINE=1)
-    #[arg(long)]
-    pub offline: bool,
+    /// Device, precision, threads, hub access [with --resume: default from the run]
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// Terminal progress: a bar on a terminal, one line per sample otherwise.
@@ -238,22 +226,22 @@ fn start(args: &Args) -> Result<RunOutcome> {
         let pv = &stored.provenance;
         let m = &pv.model;
         let float = matches!(m.weights.as_str(), "f32" | "bf16" | "f16");
+        let l = &args.load;
         let model = ModelArgs {
             model: args.model.clone().unwrap_or_else(|| m.reference.clone()),
-            device: args
-                .device
-                .clone()
-                .unwrap_or_else(|| pv.device.name.clone()),
-            dtype: args
-                .dtype
-                .clone()
-                .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
-            quant: args
-                .quant
-                .clone()
-                .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
-            threads: args.threads.or(pv.device.threads),
-            offline: args.offline,
+            load: LoadArgs {
+                device: l.device.clone().or_else(|| Some(pv.device.name.clone())),
+                dtype: l
+                    .dtype
+                    .clone()
+                    .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
+                quant: l
+                    .quant
+                    .clone()
+                    .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
+                threads: l.threads.or(pv.device.threads),
+                offline: l.offline,
+            },
         };
         let mut backend = open_backend(model)?;
         let opts = ResumeOptions {
@@ -285,11 +273,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
             .model
             .clone()
             .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
-        device: args.device.clone().unwrap_or_else(|| "cpu".into()),
-        dtype: args.dtype.clone(),
-        quant: args.quant.clone(),
-        threads: args.threads,
-        offline: args.offline,
+        load: args.load.clone(),
     };
     let plan = Plan {
         suites,
