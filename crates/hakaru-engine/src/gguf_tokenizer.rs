@@ -129,8 +129,9 @@ pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Option<Tok
     let mut tok = Tokenizer::new(bpe);
     tok.with_pre_tokenizer(Some(pre_tok));
     tok.with_decoder(Some(ByteLevelDecoder::default()));
-    tok.add_tokens(&added);
-    tok.add_special_tokens(&specials);
+    tok.add_tokens(added)
+        .and_then(|_| tok.add_special_tokens(specials))
+        .map_err(|e| Error::file(path, format!("cannot add the GGUF's added tokens: {e}")))?;
 
     let id_token = |key: &str| -> Option<String> {
         let id = content.metadata.get(key)?.to_u32().ok()? as usize;

@@ -520,7 +520,7 @@ fn plans_with_unknown_scorers_are_refused_before_writing() {
     let gen_toml = pr.join("t-gen").join("suite.toml");
     assert!(
         e.contains(&format!(
-            "{}: metrics: scorer `bleu` is not known; known scorers: exact",
+            "{}: metrics: scorer `bleu` is not known; known scorers: chrf, exact",
             gen_toml.display()
         )),
         "{e}"
@@ -634,7 +634,7 @@ fn rescore_recomputes_from_stored_samples_without_touching_them() {
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("`nope` is not known; known scorers: exact"),
+        e.contains("`nope` is not known; known scorers: chrf, exact"),
         "{e}"
     );
     let again = rescore(

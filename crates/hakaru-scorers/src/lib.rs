@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod aggregate;
+pub mod chrf;
 pub mod exact;
+pub mod ja_fidelity;
 
 pub use aggregate::{bootstrap_mean_ci, mean_with_ci, wilson_interval, MetricValue};
 
@@ -90,7 +92,7 @@ pub trait Scorer: Sync {
 }
 
 /// Every registered scorer, by name.
-pub static REGISTRY: &[&dyn Scorer] = &[&exact::Exact];
+pub static REGISTRY: &[&dyn Scorer] = &[&chrf::Chrf, &exact::Exact, &ja_fidelity::JaFidelity];
 
 /// The scorer registered under `name`.
 pub fn get(name: &str) -> Option<&'static dyn Scorer> {
@@ -137,9 +139,10 @@ mod tests {
 
     #[test]
     fn registry_lookup() {
-        assert_eq!(names(), vec!["exact"]);
+        assert_eq!(names(), vec!["chrf", "exact", "ja-fidelity"]);
         assert_eq!(get("exact").unwrap().name(), "exact");
-        assert!(get("chrf").is_none());
+        assert_eq!(get("chrf").unwrap().name(), "chrf");
+        assert!(get("bleu").is_none());
     }
 
     #[test]
