@@ -397,3 +397,43 @@ fn score_applies_a_scorer_to_an_external_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn score_chrf_and_ja_fidelity_on_external_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("api.jsonl");
+    write(
+        &input,
+        concat!(
+            "{\"id\": \"ja\", \"response\": \"東京は日本の首都です。\", \"reference\": \"日本の首都は東京です。\"}\n",
+            "{\"id\": \"zh\", \"response\": \"这个问题的答案是东京。\", \"reference\": \"答えは東京です。\"}\n",
+        ),
+    );
+    let lines = |scorer: &str| -> Vec<Value> {
+        let out = hakaru()
+            .args(["score", scorer, "--input"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let chrf = lines("chrf");
+    let want =
+        hakaru_scorers::chrf::sentence_chrf("東京は日本の首都です。", "日本の首都は東京です。");
+    assert!((chrf[0]["chrf"].as_f64().unwrap() - want).abs() < 1e-9);
+    assert!(chrf[1]["chrf"].as_f64().unwrap() < chrf[0]["chrf"].as_f64().unwrap());
+    let fid = lines("ja-fidelity");
+    assert_eq!(fid[0]["id"], "ja");
+    assert_eq!(fid[0]["in_japanese"], true);
+    assert_eq!(fid[0]["zh_leak"], false);
+    assert_eq!(fid[1]["language"], "zh");
+    assert_eq!(fid[1]["zh_leak"], true);
+}
