@@ -30,8 +30,12 @@ pub fn parse_device(s: &str) -> Result<Device> {
             "device `{s}`: this hakaru was built without CUDA support; rebuild with `cargo build --release --features cuda` (see README)"
         )));
     }
-    Device::new_cuda(ordinal)
-        .map_err(|e| Error::Resource(format!("device `{s}`: cannot open the GPU: {e}")))
+    Device::new_cuda(ordinal).map_err(|e| {
+        // candle appends a backtrace when RUST_BACKTRACE is set; the first line is the message.
+        let msg = e.to_string();
+        let msg = msg.lines().next().unwrap_or_default().to_string();
+        Error::Resource(format!("device `{s}`: cannot open the GPU: {msg}"))
+    })
 }
 
 /// A short name for provenance: `cpu` or `cuda:N`.
