@@ -152,18 +152,7 @@ pub fn token_id_list(v: Option<&Value>) -> Vec<u32> {
 impl ModelConfig {
     /// Read and check a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read the model config: {e}")))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::file(
-                path,
-                format!(
-                    "line {}, column {}: not valid JSON: {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        let v = read_json(path)?;
         Self::from_json(&v, path)
     }
 

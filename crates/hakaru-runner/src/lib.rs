@@ -498,18 +498,7 @@ fn run_case(backend: &mut dyn Backend, cx: &CaseCtx, repeat: usize) -> SampleRec
         suite: cx.suite.spec.id.clone(),
         case_id: cx.case.id.clone(),
         repeat,
-        prompt_sha256: String::new(),
-        output: None,
-        reasoning: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        finish_reason: None,
-        timings: None,
-        scores: BTreeMap::new(),
-        error: None,
-        input: None,
-        reference: None,
-        lang: None,
+        ..Default::default()
     };
     let result = match cx.suite.spec.kind {
         SuiteKind::Generate => run_generate(backend, cx, &mut rec),

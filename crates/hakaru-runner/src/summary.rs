@@ -265,18 +265,9 @@ mod tests {
             suite: "s".into(),
             case_id: case.into(),
             repeat,
-            prompt_sha256: String::new(),
-            output: None,
-            reasoning: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            finish_reason: None,
-            timings: None,
             scores: serde_json::from_value(scores).unwrap(),
             error: error.then(|| "boom".into()),
-            input: None,
-            reference: None,
-            lang: None,
+            ..Default::default()
         }
     }
 

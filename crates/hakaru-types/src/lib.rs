@@ -248,7 +248,7 @@ pub struct Timings {
 }
 
 /// One line of `samples.jsonl`: one case × repeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 pub struct SampleRecord {
     pub suite: String,
     pub case_id: String,
