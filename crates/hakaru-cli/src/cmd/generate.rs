@@ -89,7 +89,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let mut on_text = |s: &str| {
         if !json {
             let mut out = stdout.lock();
-            let _ = out.write_all(s.as_bytes());
+            let _ = out.write_all(terminal_safe(s).as_bytes());
             let _ = out.flush();
         }
     };
@@ -115,4 +115,34 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Model output is untrusted: control characters other than newline and tab (ANSI escape
+/// sequences, carriage returns, bells) are shown as `\u{..}` escapes instead of acting on the
+/// terminal. `--json` carries the exact text.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(terminal_safe("日本語\nです\t。"), "日本語\nです\t。");
+        assert_eq!(terminal_safe("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(terminal_safe("x\ry\u{7}"), "x\\u{d}y\\u{7}");
+    }
 }

@@ -204,7 +204,15 @@ fn raw_prompt_with_ignore_eos_runs_to_the_limit_and_streams_the_same_text() {
             .replace("<think>", "")
             .replace("</think>", "")
     };
-    assert_eq!(strip(&streamed), strip(&want));
+    // The terminal stream shows control characters as \u{..} escapes (model output is untrusted).
+    let escaped: String = want
+        .chars()
+        .map(|c| match c.is_control() && c != '\n' && c != '\t' {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect();
+    assert_eq!(strip(&streamed), strip(&escaped));
 }
 
 #[test]
