@@ -128,6 +128,7 @@ impl Attention {
         x: &Tensor,
         rope: &Rope,
         offset: usize,
+        mask: Option<&Tensor>,
         cache: &mut cache::LayerCache,
     ) -> Result<Tensor> {
         let t = x.dim(0)?;
@@ -148,7 +149,6 @@ impl Attention {
         let q = rope.apply(&q, offset)?;
         let k = rope.apply(&k, offset)?;
         let (k, v) = cache.append(&k, &v)?;
-        let s = k.dim(2)?;
         // Grouped-query attention without copying K/V: the query heads that share a KV head are
         // adjacent, so (1, h, t, d) regroups as (1, kvh, n_rep·t, d) against (1, kvh, s, d).
         let n_rep = h / kvh;
@@ -156,9 +156,8 @@ impl Attention {
         let scale = 1.0 / (d as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
         let mut scores = scores.to_dtype(DType::F32)?;
-        if t > 1 {
-            let mask = causal_mask(t, s, offset, n_rep, x.device())?;
-            scores = scores.broadcast_add(&mask)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
         let out = probs.matmul(&v)?; // (1, kvh, n_rep·t, d)
@@ -385,11 +384,23 @@ impl Transformer {
         }
         let ids_t = Tensor::new(ids, &self.device)?;
         let mut x = self.embed.forward(&ids_t, self.dtype)?;
+        // One causal mask for every layer; a single new token attends to everything cached.
+        let mask = match t {
+            1 => None,
+            _ => {
+                let n_rep = self.config.num_attention_heads / self.config.num_key_value_heads;
+                Some(causal_mask(t, offset + t, offset, n_rep, &self.device)?)
+            }
+        };
         for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let r = x.clone();
-            let a = layer
-                .attn
-                .forward(&layer.attn_norm.forward(&x)?, &self.rope, offset, lc)?;
+            let a = layer.attn.forward(
+                &layer.attn_norm.forward(&x)?,
+                &self.rope,
+                offset,
+                mask.as_ref(),
+                lc,
+            )?;
             let x1 = (r + a)?;
             let m = layer.mlp.forward(&layer.mlp_norm.forward(&x1)?)?;
             x = (x1 + m)?;
