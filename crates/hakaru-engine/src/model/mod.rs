@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod matvec;
+pub mod quant;
 pub mod rope;
 pub mod weights;
 
@@ -32,8 +33,19 @@ use weights::WeightSource;
 /// A projection `y = x Wᵀ (+ b)`, dense or quantized.
 #[derive(Debug, Clone)]
 pub enum Linear {
-    Dense { w: Tensor, b: Option<Tensor> },
-    Quant { w: QMatMul, b: Option<Tensor> },
+    Dense {
+        w: Tensor,
+        b: Option<Tensor>,
+    },
+    Quant {
+        w: QMatMul,
+        b: Option<Tensor>,
+    },
+    /// GGML blocks computed by hakaru's own CPU kernels ([`quant`]).
+    Packed {
+        w: Arc<quant::QWeight>,
+        b: Option<Tensor>,
+    },
 }
 
 impl Linear {
@@ -49,6 +61,7 @@ impl Linear {
                 },
                 b,
             ),
+            Linear::Packed { w, b } => (w.storage_bytes() as u64, b),
         };
         w + b.as_ref().map_or(0, dense)
     }
@@ -61,6 +74,7 @@ impl Linear {
                 None => (x.matmul(&w.t()?)?, b),
             },
             Linear::Quant { w, b } => (w.forward(x)?, b),
+            Linear::Packed { w, b } => (w.forward(x)?, b),
         };
         Ok(match b {
             Some(b) => y.broadcast_add(b)?,
@@ -74,6 +88,7 @@ impl Linear {
 pub enum Embedding {
     Dense(Tensor),
     Quant(Arc<QTensor>),
+    Packed(Arc<quant::QWeight>),
 }
 
 impl Embedding {
@@ -81,6 +96,7 @@ impl Embedding {
         Ok(match self {
             Embedding::Dense(w) => w.index_select(ids, 0)?,
             Embedding::Quant(q) => q.embedding(ids)?.to_dtype(dtype)?,
+            Embedding::Packed(w) => w.rows_tensor(&ids.to_vec1::<u32>()?, dtype, ids.device())?,
         })
     }
     /// The same matrix used as the output projection (tied embeddings).
@@ -92,6 +108,10 @@ impl Embedding {
             },
             Embedding::Quant(q) => Linear::Quant {
                 w: QMatMul::from_arc(q.clone())?,
+                b: None,
+            },
+            Embedding::Packed(w) => Linear::Packed {
+                w: w.clone(),
                 b: None,
             },
         })

@@ -11,6 +11,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
+use super::quant::QWeight;
 use super::{Embedding, Linear};
 use crate::error::{Error, Result};
 
@@ -280,13 +281,13 @@ impl WeightSource for GgufSource {
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
         let base = gguf_name(prefix)
             .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{prefix}`")))?;
-        let w = QMatMul::from_qtensor(self.qtensor(&format!("{base}.weight"), &[out, inp])?)?;
+        let w = self.qtensor(&format!("{base}.weight"), &[out, inp])?;
         let b = if bias {
             Some(self.dense(&format!("{base}.bias"), out)?)
         } else {
             None
         };
-        Ok(Linear::Quant { w, b })
+        quant_linear(w, b)
     }
     fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
         let g = gguf_name(name)
@@ -296,9 +297,7 @@ impl WeightSource for GgufSource {
     fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
         let g = gguf_name(name)
             .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
-        Ok(Embedding::Quant(Arc::new(
-            self.qtensor(&g, &[vocab, hidden])?,
-        )))
+        quant_embedding(self.qtensor(&g, &[vocab, hidden])?)
     }
     fn rope_freq_factors(&mut self) -> Result<Option<Vec<f32>>> {
         if !self.has("rope_freqs.weight") {
@@ -317,6 +316,24 @@ impl WeightSource for GgufSource {
     fn rope_interleaved(&self) -> bool {
         self.interleaved
     }
+}
+
+/// A quantized projection: on hakaru's own kernels where they apply, else candle's `QMatMul`.
+fn quant_linear(w: QTensor, b: Option<Tensor>) -> Result<Linear> {
+    Ok(match QWeight::from_qtensor(&w)? {
+        Some(p) => Linear::Packed { w: Arc::new(p), b },
+        None => Linear::Quant {
+            w: QMatMul::from_qtensor(w)?,
+            b,
+        },
+    })
+}
+
+fn quant_embedding(w: QTensor) -> Result<Embedding> {
+    Ok(match QWeight::from_qtensor(&w)? {
+        Some(p) => Embedding::Packed(Arc::new(p)),
+        None => Embedding::Quant(Arc::new(w)),
+    })
 }
 
 /// Random weights of the exact shape, for throughput measurements without a download. Values are
@@ -384,10 +401,7 @@ impl WeightSource for SyntheticSource {
             None
         };
         Ok(match self.quant.and_then(|q| fitting_type(q, inp)) {
-            Some(q) => Linear::Quant {
-                w: QMatMul::from_qtensor(self.quantize(&[out, inp], q)?)?,
-                b,
-            },
+            Some(q) => quant_linear(self.quantize(&[out, inp], q)?, b)?,
             _ => Linear::Dense {
                 w: self
                     .random(&[out, inp])?
@@ -402,7 +416,7 @@ impl WeightSource for SyntheticSource {
     }
     fn embedding(&mut self, _name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
         Ok(match self.quant.and_then(|q| fitting_type(q, hidden)) {
-            Some(q) => Embedding::Quant(Arc::new(self.quantize(&[vocab, hidden], q)?)),
+            Some(q) => quant_embedding(self.quantize(&[vocab, hidden], q)?)?,
             _ => Embedding::Dense(
                 self.random(&[vocab, hidden])?
                     .to_dtype(self.dtype)?

@@ -1,0 +1,61 @@
+//! Quantized projection kernels: hakaru's own (`model::quant`) beside candle's `QMatMul` on the
+//! same bytes, for one activation row (a decoding step, reported as weight bytes read per second)
+//! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
+//! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
+//! Run with `cargo bench -p hakaru-benches --bench kernels`.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hakaru_engine::model::quant::{kernels_available, QKind, QWeight};
+
+fn weights(dt: GgmlDType, rows: usize, cols: usize) -> QTensor {
+    let vals: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i.wrapping_mul(2654435761) % 2001) as f32 - 1000.0) / 20000.0)
+        .collect();
+    let t = Tensor::from_vec(vals, (rows, cols), &Device::Cpu).unwrap();
+    QTensor::quantize(&t, dt).unwrap()
+}
+
+fn kernels(c: &mut Criterion) {
+    if !kernels_available() {
+        eprintln!("this CPU lacks AVX2/FMA/F16C: hakaru's kernels are not used here");
+        return;
+    }
+    let cases = [
+        ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0, 4864, 896),
+        ("Q5_0", QKind::Q5_0, GgmlDType::Q5_0, 4864, 896),
+        ("Q4_0", QKind::Q4_0, GgmlDType::Q4_0, 4864, 896),
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 896, 4864),
+        ("Q6_K", QKind::Q6K, GgmlDType::Q6K, 896, 4864),
+    ];
+    for (name, kind, dt, rows, cols) in cases {
+        let q = weights(dt, rows, cols);
+        let bytes = q.data().unwrap().into_owned();
+        let ours = QWeight::from_bytes(kind, rows, cols, bytes.clone()).unwrap();
+        let theirs = QMatMul::from_qtensor(q).unwrap();
+        let mut g = c.benchmark_group(format!("{name} {rows}x{cols}"));
+        for m in [1usize, 64] {
+            let x: Vec<f32> = (0..m * cols)
+                .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
+                .collect();
+            let xt = Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap();
+            if m == 1 {
+                g.throughput(Throughput::Bytes(bytes.len() as u64));
+            } else {
+                g.throughput(Throughput::Elements(m as u64));
+            }
+            let mut out = vec![0f32; m * rows];
+            g.bench_function(format!("hakaru m={m}"), |b| {
+                b.iter(|| ours.matmul(&x, &mut out).unwrap())
+            });
+            g.bench_function(format!("candle m={m}"), |b| {
+                b.iter(|| theirs.forward(&xt).unwrap())
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

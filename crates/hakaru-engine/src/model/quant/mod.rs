@@ -1,0 +1,334 @@
+//! hakaru's own CPU kernels for GGML-quantized projections: `y = x Wᵀ` with `W` in Q8_0, Q4_0,
+//! Q5_0, Q4_K or Q6_K blocks, as in a GGUF file.
+//!
+//! Why own code: candle's quantized CPU matmul (candle-core 0.11 `k_quants::matmul`) compiles its
+//! SIMD paths only when the crate is built with `-C target-cpu` flags that enable AVX2, so a
+//! portable build runs its scalar loops; and it computes each activation row against every
+//! weight row separately, so a prefill of `m` tokens reads the weights `m` times. Here the AVX2
+//! kernels are chosen at run time (`is_x86_feature_detected!`), the activations are quantized once
+//! per call (to Q8_0 or Q8_K, as ggml does), the weight rows are split across threads in blocks,
+//! and in prefill each weight block is unpacked once for four activation rows. Weights keep the
+//! file's byte layout (no second copy); an embedding table in these formats is dequantized row by
+//! row from the same bytes, so a tied output projection shares them.
+//!
+//! Elsewhere (no AVX2, other formats, CUDA) the model uses candle's `QMatMul`. Setting
+//! `HAKARU_QUANT_KERNELS=candle` forces that path, to compare the two.
+
+pub mod formats;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use formats::{dequantize_row, Act};
+pub use formats::{ActKind, QKind};
+
+/// Whether this CPU runs the kernels (AVX2, FMA and F16C) and they are not switched off.
+pub fn kernels_available() -> bool {
+    if std::env::var("HAKARU_QUANT_KERNELS").is_ok_and(|v| v == "candle") {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn kind_of(d: GgmlDType) -> Option<QKind> {
+    Some(match d {
+        GgmlDType::Q8_0 => QKind::Q8_0,
+        GgmlDType::Q4_0 => QKind::Q4_0,
+        GgmlDType::Q5_0 => QKind::Q5_0,
+        GgmlDType::Q4K => QKind::Q4K,
+        GgmlDType::Q6K => QKind::Q6K,
+        _ => return None,
+    })
+}
+
+/// A quantized `(rows, cols)` matrix in GGML blocks, row-major, in memory.
+#[derive(Debug)]
+pub struct QWeight {
+    kind: QKind,
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+}
+
+/// A raw pointer the worker threads write disjoint elements through.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: every task writes a distinct set of indices (its own weight rows' columns).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl QWeight {
+    /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`; `None` when the kernels
+    /// do not apply (another device or format, or a CPU without AVX2).
+    pub fn from_qtensor(q: &QTensor) -> Result<Option<QWeight>> {
+        if !matches!(q.device(), Device::Cpu) || !kernels_available() {
+            return Ok(None);
+        }
+        let Some(kind) = kind_of(q.dtype()) else {
+            return Ok(None);
+        };
+        let Ok((rows, cols)) = q.shape().dims2() else {
+            return Ok(None);
+        };
+        if cols % kind.block_elems() != 0 {
+            return Ok(None);
+        }
+        let data = q.data()?.into_owned();
+        Self::from_bytes(kind, rows, cols, data).map(Some)
+    }
+
+    pub fn from_bytes(kind: QKind, rows: usize, cols: usize, data: Vec<u8>) -> Result<QWeight> {
+        if cols % kind.block_elems() != 0
+            || data.len() != rows * cols / kind.block_elems() * kind.block_bytes()
+        {
+            return Err(Error::Other(format!(
+                "{kind:?} matrix of {rows}×{cols} cannot be held in {} bytes",
+                data.len()
+            )));
+        }
+        Ok(QWeight {
+            kind,
+            rows,
+            cols,
+            data,
+        })
+    }
+
+    pub fn kind(&self) -> QKind {
+        self.kind
+    }
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    pub fn storage_bytes(&self) -> usize {
+        self.data.len()
+    }
+    fn row_bytes(&self) -> usize {
+        self.cols / self.kind.block_elems() * self.kind.block_bytes()
+    }
+    fn row(&self, r: usize) -> &[u8] {
+        let rb = self.row_bytes();
+        &self.data[r * rb..(r + 1) * rb]
+    }
+
+    /// Row `r` as f32 values.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        dequantize_row(self.kind, self.row(r), out)
+    }
+
+    /// Rows `ids` as a `(ids.len(), cols)` tensor of `dtype` (an embedding lookup).
+    pub fn rows_tensor(&self, ids: &[u32], dtype: DType, device: &Device) -> Result<Tensor> {
+        let mut out = vec![0f32; ids.len() * self.cols];
+        for (&id, o) in ids.iter().zip(out.chunks_exact_mut(self.cols)) {
+            let id = id as usize;
+            if id >= self.rows {
+                return Err(Error::Other(format!(
+                    "token id {id} is outside the embedding table of {} rows",
+                    self.rows
+                )));
+            }
+            self.dequantize_row(id, o);
+        }
+        let t = Tensor::from_vec(out, (ids.len(), self.cols), device)?;
+        Ok(if dtype == DType::F32 {
+            t
+        } else {
+            t.to_dtype(dtype)?
+        })
+    }
+
+    /// `x Wᵀ` for `x` of `m × cols` values (row-major) into `out` (`m × rows`).
+    pub fn matmul(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        let (k, n) = (self.cols, self.rows);
+        if x.len() % k != 0 || out.len() != x.len() / k * n {
+            return Err(Error::Other(format!(
+                "quantized matmul: input of {} values is not a whole number of {k}-wide rows, or the output ({}) does not fit",
+                x.len(),
+                out.len()
+            )));
+        }
+        let m = x.len() / k;
+        let act = quantize_rows(self.kind.act(), x, k);
+        let threads = rayon::current_num_threads().max(1);
+        // Decoding: enough tasks to balance the threads. Prefill: small blocks of weight rows,
+        // each used against every activation row while it is in the cache.
+        let per_task = if m == 1 {
+            (n / (threads * 8)).clamp(4, 256)
+        } else {
+            8
+        };
+        let ptr = OutPtr(out.as_mut_ptr());
+        (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
+            let j0 = c * per_task;
+            let j1 = (j0 + per_task).min(n);
+            if m == 1 {
+                self.tiles::<4, 1>(j0..j1, 0..m, &act, ptr);
+            } else {
+                match self.kind {
+                    QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0 => {
+                        self.tiles::<2, 4>(j0..j1, 0..m, &act, ptr)
+                    }
+                    QKind::Q4K | QKind::Q6K => self.tiles::<1, 4>(j0..j1, 0..m, &act, ptr),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Weight rows `js` against activation rows `is` in tiles of `RW × RX`, the edges in
+    /// narrower tiles; activation-row groups outermost, so a task's weight rows stay in the cache
+    /// while every group passes over them.
+    fn tiles<const RW: usize, const RX: usize>(
+        &self,
+        js: std::ops::Range<usize>,
+        is: std::ops::Range<usize>,
+        act: &Act,
+        out: OutPtr,
+    ) {
+        let n = self.rows;
+        let mut i = is.start;
+        while i < is.end {
+            if i + RX <= is.end {
+                self.tiles_rows::<RW, RX>(js.clone(), std::array::from_fn(|t| i + t), act, out, n);
+                i += RX;
+            } else {
+                self.tiles_rows::<RW, 1>(js.clone(), [i], act, out, n);
+                i += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn tiles_rows<const RW: usize, const RX: usize>(
+        &self,
+        js: std::ops::Range<usize>,
+        rows: [usize; RX],
+        act: &Act,
+        out: OutPtr,
+        n: usize,
+    ) {
+        let mut j = js.start;
+        while j < js.end {
+            if j + RW <= js.end {
+                let y = self.dot::<RW, RX>(std::array::from_fn(|u| j + u), act, rows);
+                for (u, y) in y.iter().enumerate() {
+                    for (t, &v) in y.iter().enumerate() {
+                        // SAFETY: (rows[t], j + u) is inside the m × n output, and only the task
+                        // owning weight row j + u writes that column.
+                        unsafe { *out.0.add(rows[t] * n + j + u) = v };
+                    }
+                }
+                j += RW;
+            } else {
+                let [y] = self.dot::<1, RX>([j], act, rows);
+                for (t, &v) in y.iter().enumerate() {
+                    // SAFETY: as above.
+                    unsafe { *out.0.add(rows[t] * n + j) = v };
+                }
+                j += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn dot<const RW: usize, const RX: usize>(
+        &self,
+        js: [usize; RW],
+        act: &Act,
+        rows: [usize; RX],
+    ) -> [[f32; RX]; RW] {
+        let w: [&[u8]; RW] = std::array::from_fn(|u| self.row(js[u]));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: QWeight is only built when kernels_available() (AVX2, FMA, F16C); each row
+        // holds cols/block_elems whole blocks and each activation row cols quants.
+        unsafe {
+            match self.kind {
+                QKind::Q8_0 => x86::dot_q8_0::<RW, RX>(w, act, rows),
+                QKind::Q4_0 => x86::dot_q4_0::<RW, RX>(w, act, rows),
+                QKind::Q5_0 => x86::dot_q5_0::<RW, RX>(w, act, rows),
+                QKind::Q4K => x86::dot_q4k::<RW, RX>(w, act, rows),
+                QKind::Q6K => x86::dot_q6k::<RW, RX>(w, act, rows),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (w, act, rows);
+            unreachable!("QWeight is only built on x86_64")
+        }
+    }
+
+    /// `x Wᵀ` for `x` of shape `(m, cols)` in any float dtype; the result is `(m, rows)` in
+    /// `x`'s dtype.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (m, k) = x.dims2()?;
+        if k != self.cols {
+            return Err(Error::Other(format!(
+                "quantized projection takes {} inputs, got {k}",
+                self.cols
+            )));
+        }
+        let xf = x.to_dtype(DType::F32)?.contiguous()?;
+        let mut out = vec![0f32; m * self.rows];
+        {
+            let (s, l) = xf.storage_and_layout();
+            let (Storage::Cpu(CpuStorage::F32(v)), Some((o, _))) = (&*s, l.contiguous_offsets())
+            else {
+                return Err(Error::Other(
+                    "quantized projection needs a contiguous f32 input on the CPU".into(),
+                ));
+            };
+            self.matmul(&v[o..o + m * k], &mut out)?;
+        }
+        let y = Tensor::from_vec(out, (m, self.rows), x.device())?;
+        Ok(if x.dtype() == DType::F32 {
+            y
+        } else {
+            y.to_dtype(x.dtype())?
+        })
+    }
+}
+
+/// Quantize activation rows, in parallel when there are many.
+fn quantize_rows(kind: ActKind, x: &[f32], k: usize) -> Act {
+    let m = x.len() / k;
+    if m < 16 {
+        return Act::quantize(kind, x, k);
+    }
+    let parts: Vec<Act> = x
+        .par_chunks(k * 8)
+        .map(|c| Act::quantize(kind, c, k))
+        .collect();
+    let mut a = Act {
+        kind,
+        k,
+        rows: m,
+        qs: Vec::with_capacity(m * k),
+        d: Vec::with_capacity(m * k / kind.block_elems()),
+        bsums: Vec::new(),
+    };
+    for p in parts {
+        a.qs.extend_from_slice(&p.qs);
+        a.d.extend_from_slice(&p.d);
+        a.bsums.extend_from_slice(&p.bsums);
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+use super::*;
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::Module;
+use rand::{Rng, SeedableRng};
+
+const KINDS: [(QKind, GgmlDType); 5] = [
+    (QKind::Q8_0, GgmlDType::Q8_0),
+    (QKind::Q4_0, GgmlDType::Q4_0),
+    (QKind::Q5_0, GgmlDType::Q5_0),
+    (QKind::Q4K, GgmlDType::Q4K),
+    (QKind::Q6K, GgmlDType::Q6K),
+];
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    // Mixed magnitudes, so sub-block scales differ.
+    (0..n)
+        .map(|i| rng.random_range(-1.0f32..1.0) * if i % 97 < 10 { 3.0 } else { 0.5 })
+        .collect()
+}
+
+/// A candle-quantized matrix and the same bytes as a QWeight.
+fn pair(kind: QKind, dt: GgmlDType, rows: usize, cols: usize) -> (QTensor, QWeight) {
+    let t = Tensor::from_vec(random(rows * cols, 7), (rows, cols), &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&t, dt).unwrap();
+    let w = QWeight::from_bytes(kind, rows, cols, q.data().unwrap().into_owned()).unwrap();
+    (q, w)
+}
+
+fn skip() -> bool {
+    if !kernels_available() {
+        eprintln!("skipped: this CPU lacks AVX2/FMA/F16C, the kernels are not used here");
+        return true;
+    }
+    false
+}
+
+#[test]
+fn rows_dequantize_exactly_as_candle_does() {
+    for (kind, dt) in KINDS {
+        let (q, w) = pair(kind, dt, 5, 768);
+        let want = q
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let mut row = vec![0f32; 768];
+        for (r, want) in want.iter().enumerate() {
+            w.dequantize_row(r, &mut row);
+            assert_eq!(&row, want, "{kind:?} row {r}");
+        }
+    }
+}
+
+#[test]
+fn activation_quantization_round_trips_within_half_a_step() {
+    let x = random(2 * 512, 3);
+    for kind in [ActKind::Q8_0, ActKind::Q8K] {
+        let a = Act::quantize(kind, &x, 512);
+        assert_eq!(a.rows, 2);
+        for r in 0..2 {
+            let back = a.dequantize_row(r);
+            let d = a.row_d(r);
+            for (i, (b, v)) in back.iter().zip(&x[r * 512..]).enumerate() {
+                let step = d[i / kind.block_elems()].abs();
+                assert!(step > 0.0);
+                assert!(
+                    (b - v).abs() <= 0.5 * step + 1e-6,
+                    "{kind:?} {r} {i}: {b} vs {v}"
+                );
+            }
+        }
+    }
+    let a = Act::quantize(ActKind::Q8K, &x, 512);
+    for r in 0..2 {
+        for (s, q) in a.row_bsums(r).iter().zip(a.row_qs(r).chunks(16)) {
+            assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
+        }
+    }
+    // An all-zero row quantizes to zeros with a zero scale, not NaN.
+    let z = Act::quantize(ActKind::Q8K, &[0.0; 256], 256);
+    assert_eq!(z.d, vec![0.0]);
+    assert!(z.qs.iter().all(|&q| q == 0));
+}
+
+/// The kernels against the same arithmetic done plainly: dequantized weights times dequantized
+/// activations, summed in f64. Several row counts, so both the four-row and one-row paths and
+/// the remainder run.
+#[test]
+fn kernels_equal_the_dequantized_product() {
+    if skip() {
+        return;
+    }
+    let (n, k) = (37, 768);
+    for (kind, dt) in KINDS {
+        let (_, w) = pair(kind, dt, n, k);
+        let wf: Vec<Vec<f32>> = (0..n)
+            .map(|j| {
+                let mut r = vec![0f32; k];
+                w.dequantize_row(j, &mut r);
+                r
+            })
+            .collect();
+        for m in [1, 3, 4, 9] {
+            let x = random(m * k, 11 + m as u64);
+            let mut y = vec![0f32; m * n];
+            w.matmul(&x, &mut y).unwrap();
+            let a = Act::quantize(kind.act(), &x, k);
+            for i in 0..m {
+                let xa = a.dequantize_row(i);
+                for j in 0..n {
+                    let want: f64 = wf[j]
+                        .iter()
+                        .zip(&xa)
+                        .map(|(&p, &q)| p as f64 * q as f64)
+                        .sum();
+                    let mag: f64 = wf[j]
+                        .iter()
+                        .zip(&xa)
+                        .map(|(&p, &q)| (p as f64 * q as f64).abs())
+                        .sum();
+                    let got = y[i * n + j] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5 * mag + 1e-6,
+                        "{kind:?} m={m} ({i},{j}): {got} vs {want} (scale {mag})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The whole projection (activation quantization included) against the unquantized product and
+/// against candle's own quantized matmul of the same bytes.
+#[test]
+fn forward_matches_candle_and_the_float_product() {
+    if skip() {
+        return;
+    }
+    let (n, k, m) = (19, 512, 6);
+    let x = Tensor::from_vec(random(m * k, 5), (m, k), &Device::Cpu).unwrap();
+    for (kind, dt) in KINDS {
+        let (q, w) = pair(kind, dt, n, k);
+        let ours = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+        let wf = q.dequantize(&Device::Cpu).unwrap();
+        let exact = x
+            .matmul(&wf.t().unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let theirs = QMatMul::from_qtensor(q)
+            .unwrap()
+            .forward(&x)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let xs = x.to_vec2::<f32>().unwrap();
+        let wr = wf.to_vec2::<f32>().unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let mag: f32 = xs[i].iter().zip(&wr[j]).map(|(a, b)| (a * b).abs()).sum();
+                // 8-bit activations: well under 1% of the sum of |products|.
+                assert!(
+                    (ours[i][j] - exact[i][j]).abs() <= 0.005 * mag,
+                    "{kind:?} ({i},{j}): {} vs exact {}",
+                    ours[i][j],
+                    exact[i][j]
+                );
+                assert!(
+                    (ours[i][j] - theirs[i][j]).abs() <= 0.005 * mag,
+                    "{kind:?} ({i},{j}): {} vs candle {}",
+                    ours[i][j],
+                    theirs[i][j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn embedding_rows_and_shape_errors() {
+    let (q, w) = pair(QKind::Q8_0, GgmlDType::Q8_0, 4, 64);
+    let t = w.rows_tensor(&[3, 0], DType::F32, &Device::Cpu).unwrap();
+    let want = q.dequantize(&Device::Cpu).unwrap();
+    assert_eq!(
+        t.to_vec2::<f32>().unwrap(),
+        vec![
+            want.get(3).unwrap().to_vec1::<f32>().unwrap(),
+            want.get(0).unwrap().to_vec1::<f32>().unwrap()
+        ]
+    );
+    assert!(w.rows_tensor(&[4], DType::F32, &Device::Cpu).is_err());
+    assert!(QWeight::from_bytes(QKind::Q8_0, 4, 64, vec![0; 10]).is_err());
+    assert!(QWeight::from_bytes(QKind::Q4K, 1, 100, vec![0; 144]).is_err());
+    let mut out = vec![0f32; 3];
+    assert!(w.matmul(&[0.0; 65], &mut out).is_err());
+}

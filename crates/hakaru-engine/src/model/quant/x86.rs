@@ -1,0 +1,308 @@
+//! AVX2 dot products of one quantized weight row with `R` quantized activation rows.
+//!
+//! The arithmetic is ggml's AVX2 arithmetic (integer products of 8-bit quants with
+//! `maddubs`/`madd`, one float scale per block), and each weight block is unpacked once for all
+//! `R` activation rows: `R = 1` when decoding, `R = 4` in prefill, where the unpacking (nibbles,
+//! high bits, K-quant scales) is shared by four rows. Callers check for AVX2, FMA and F16C before
+//! calling (`super::kernels_available`); every function here assumes them.
+//!
+//! Safety of the pointer arithmetic: `w` holds whole blocks of a row (`nb` of them), and each
+//! activation row holds `nb · block_elems` quants and `nb` scales; `super::QWeight::matmul` checks
+//! both before calling.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::arch::x86_64::*;
+
+use super::formats::Act;
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_to_f32(p: *const u8) -> f32 {
+    let h = u16::from_le_bytes([*p, *p.add(1)]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    hsum128(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum128(s: __m128) -> f32 {
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load(p: *const i8) -> __m256i {
+    _mm256_loadu_si256(p as *const __m256i)
+}
+
+/// 32 nibbles of 16 bytes: the low nibbles in bytes 0..16, the high ones in bytes 16..32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let t = _mm_loadu_si128(p as *const __m128i);
+    let b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    _mm256_and_si256(b, _mm256_set1_epi8(0xF))
+}
+
+/// 0xFF in byte j where bit j of `x` is set.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits_to_bytes(x: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(
+        0x0303030303030303,
+        0x0202020202020202,
+        0x0101010101010101,
+        0x0000000000000000,
+    );
+    let b = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+    let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
+}
+
+/// Sum of products of signed bytes in groups of 4, as 8 floats: `aw` = |w|, `w` gives the signs.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn signed_dot(aw: __m256i, w: __m256i, x: __m256i) -> __m256 {
+    let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w));
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+}
+
+/// Tiles of `RW` weight rows × `RX` activation rows for formats with one signed 8-bit vector and
+/// one f16 scale per 32-value block (Q8_0, Q4_0, Q5_0): `block(w, b)` unpacks block `b` of the
+/// weight row at `w` into (scale, 32 signed quants). Each accumulator is its own dependency
+/// chain, and the `RW` weight rows are `RW` independent memory streams.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile_32<const RW: usize, const RX: usize>(
+    nb: usize,
+    bb: usize,
+    w: [*const u8; RW],
+    a: &Act,
+    rows: [usize; RX],
+    block: impl Fn(*const u8, usize) -> (f32, __m256i),
+) -> [[f32; RX]; RW] {
+    let xq: [*const i8; RX] = std::array::from_fn(|r| a.row_qs(rows[r]).as_ptr());
+    let xd: [*const f32; RX] = std::array::from_fn(|r| a.row_d(rows[r]).as_ptr());
+    let mut acc = [[_mm256_setzero_ps(); RX]; RW];
+    for b in 0..nb {
+        let x: [__m256i; RX] = std::array::from_fn(|r| load(xq[r].add(32 * b)));
+        if PREFETCH > 0 {
+            for &p in &w {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(PREFETCH + bb * b) as *const i8);
+            }
+        }
+        for i in 0..RW {
+            let (dw, wv) = block(w[i], b);
+            let aw = _mm256_sign_epi8(wv, wv);
+            for r in 0..RX {
+                let p = signed_dot(aw, wv, x[r]);
+                let s = _mm256_set1_ps(dw * *xd[r].add(b));
+                acc[i][r] = _mm256_fmadd_ps(s, p, acc[i][r]);
+            }
+        }
+    }
+    std::array::from_fn(|i| std::array::from_fn(|r| hsum(acc[i][r])))
+}
+
+const PREFETCH: usize = 1024;
+
+fn ptrs<const RW: usize>(w: [&[u8]; RW]) -> [*const u8; RW] {
+    std::array::from_fn(|i| w[i].as_ptr())
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q8_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    tile_32(w[0].len() / 34, 34, ptrs(w), x, rows, |p, b| {
+        let blk = p.add(34 * b);
+        (f16_to_f32(blk), load(blk.add(2) as *const i8))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    let eight = _mm256_set1_epi8(8);
+    tile_32(w[0].len() / 18, 18, ptrs(w), x, rows, |p, b| {
+        let blk = p.add(18 * b);
+        (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
+    tile_32(w[0].len() / 22, 22, ptrs(w), x, rows, |p, b| {
+        let blk = p.add(22 * b);
+        let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+        // q − 16: where the fifth bit is clear the nibble minus 16 is the nibble with 0xF0 set.
+        let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
+        (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
+    })
+}
+
+/// The 8 scales and 8 mins of a Q4_K block's 12 packed bytes, as 16 bytes.
+#[inline]
+fn unpack_k4_scales(s: &[u8]) -> [u32; 4] {
+    const KMASK1: u32 = 0x3f3f3f3f;
+    const KMASK2: u32 = 0x0f0f0f0f;
+    const KMASK3: u32 = 0x03030303;
+    let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    [
+        u0 & KMASK1,
+        (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
+        u1 & KMASK1,
+        ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
+    ]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q4k<const RW: usize, const R: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; R],
+) -> [[f32; R]; RW] {
+    std::array::from_fn(|i| dot_q4k_row(w[i], x, rows))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q4k_row<const R: usize>(w: &[u8], x: &Act, rows: [usize; R]) -> [f32; R] {
+    let nb = w.len() / 144;
+    let xq: [*const i8; R] = std::array::from_fn(|r| x.row_qs(rows[r]).as_ptr());
+    let xd: [*const f32; R] = std::array::from_fn(|r| x.row_d(rows[r]).as_ptr());
+    let xs: [*const i16; R] = std::array::from_fn(|r| x.row_bsums(rows[r]).as_ptr());
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut acc_m = [_mm_setzero_ps(); R];
+    for i in 0..nb {
+        let blk = &w[144 * i..144 * i + 144];
+        let d = f16_to_f32(blk.as_ptr());
+        let dmin = f16_to_f32(blk.as_ptr().add(2));
+        let u = unpack_k4_scales(&blk[4..16]);
+        let mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+            u[3] as i32,
+            u[2] as i32,
+            u[1] as i32,
+            u[0] as i32,
+        ));
+        let mins = _mm256_extracti128_si256(mins_scales, 1);
+        let sc = _mm256_extracti128_si256(mins_scales, 0);
+        let scales = _mm256_set_m128i(sc, sc);
+        for r in 0..R {
+            let bs = _mm256_loadu_si256(xs[r].add(16 * i) as *const __m256i);
+            let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            let prod = _mm_madd_epi16(mins, q8s);
+            let dm = _mm_set1_ps(-dmin * *xd[r].add(i));
+            acc_m[r] = _mm_fmadd_ps(dm, _mm_cvtepi32_ps(prod), acc_m[r]);
+        }
+        let mut sumi = [_mm256_setzero_si256(); R];
+        let qs = blk.as_ptr().add(16);
+        for j in 0..4 {
+            let sl =
+                _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((4 * j + 1) << 8 | 4 * j) as i16));
+            let sh = _mm256_shuffle_epi8(
+                scales,
+                _mm256_set1_epi16(((4 * j + 3) << 8 | (4 * j + 2)) as i16),
+            );
+            let q4 = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+            let q4l = _mm256_and_si256(q4, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            for r in 0..R {
+                let q8 = xq[r].add(256 * i + 64 * j);
+                let pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(q4l, load(q8)));
+                let ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(q4h, load(q8.add(32))));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+            }
+        }
+        for r in 0..R {
+            let dd = _mm256_set1_ps(d * *xd[r].add(i));
+            acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) + hsum128(acc_m[r]))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_q6k<const RW: usize, const R: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; R],
+) -> [[f32; R]; RW] {
+    std::array::from_fn(|i| dot_q6k_row(w[i], x, rows))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q6k_row<const R: usize>(w: &[u8], x: &Act, rows: [usize; R]) -> [f32; R] {
+    let nb = w.len() / 210;
+    let xq: [*const i8; R] = std::array::from_fn(|r| x.row_qs(rows[r]).as_ptr());
+    let xd: [*const f32; R] = std::array::from_fn(|r| x.row_d(rows[r]).as_ptr());
+    let m4 = _mm256_set1_epi8(0xF);
+    let m2 = _mm256_set1_epi8(3);
+    let m32s = _mm256_set1_epi8(32);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for i in 0..nb {
+        let blk = w.as_ptr().add(210 * i);
+        let d = f16_to_f32(blk.add(208));
+        let scales = _mm_loadu_si128(blk.add(192) as *const __m128i);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for j in 0..2 {
+            let ql = blk.add(64 * j);
+            let qh = _mm256_loadu_si256(blk.add(128 + 32 * j) as *const __m256i);
+            let h0 = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4);
+            let h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4);
+            let h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4);
+            let h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4);
+            let l1 = _mm256_loadu_si256(ql as *const __m256i);
+            let l2 = _mm256_loadu_si256(ql.add(32) as *const __m256i);
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(l1, m4), h0),
+                _mm256_or_si256(_mm256_and_si256(l2, m4), h1),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h2),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4), h3),
+            ];
+            // Scales 8j+2k and 8j+2k+1 for the two halves of quarter k, widened to 16 bits.
+            let sc: [__m256i; 4] = std::array::from_fn(|k| {
+                let lo = (8 * j + 2 * k) as u64 * 0x0101010101010101;
+                let hi = (8 * j + 2 * k + 1) as u64 * 0x0101010101010101;
+                let m = _mm_set_epi64x(hi as i64, lo as i64);
+                _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, m))
+            });
+            for r in 0..R {
+                let q8 = xq[r].add(256 * i + 128 * j);
+                for k in 0..4 {
+                    let x = load(q8.add(32 * k));
+                    let offs = _mm256_maddubs_epi16(m32s, x);
+                    let p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], x), offs);
+                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(sc[k], p));
+                }
+            }
+        }
+        for r in 0..R {
+            let dd = _mm256_set1_ps(d * *xd[r].add(i));
+            acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]))
+}
