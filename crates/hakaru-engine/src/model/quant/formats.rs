@@ -177,6 +177,12 @@ pub struct Act {
 impl Act {
     /// Quantize `x` (`rows × k`, row-major); `k` must be a multiple of the block size.
     pub fn quantize(kind: ActKind, x: &[f32], k: usize) -> Act {
+        Self::quantize_with(kind, x, k, false)
+    }
+
+    /// As [`Act::quantize`]; `simd`: use the AVX2 code (the caller has checked the CPU). It
+    /// rounds halves to even where the portable code rounds them away from zero.
+    pub fn quantize_with(kind: ActKind, x: &[f32], k: usize, simd: bool) -> Act {
         let rows = x.len() / k;
         let be = kind.block_elems();
         let mut a = Act {
@@ -191,6 +197,13 @@ impl Act {
             },
         };
         match kind {
+            ActKind::Q8_0 if simd => {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` is only set by callers that checked AVX2/FMA/F16C.
+                unsafe {
+                    super::x86::quantize_q8_0(x, &mut a.qs, &mut a.d)
+                };
+            }
             ActKind::Q8_0 => {
                 for ((x, q), d) in x
                     .chunks_exact(32)

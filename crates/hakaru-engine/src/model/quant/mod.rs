@@ -11,12 +11,15 @@
 //! file's byte layout (no second copy); an embedding table in these formats is dequantized row by
 //! row from the same bytes, so a tied output projection shares them.
 //!
-//! Elsewhere (no AVX2, other formats, CUDA) the model uses candle's `QMatMul`. Setting
-//! `HAKARU_QUANT_KERNELS=candle` forces that path, to compare the two.
+//! Where AVX-512 VNNI is present the 32-value formats use 512-bit tiles ([`x86_vnni`]); elsewhere
+//! (no AVX2, other formats, CUDA) the model uses candle's `QMatMul`. `HAKARU_QUANT_KERNELS=candle`
+//! forces candle's path and `HAKARU_QUANT_KERNELS=avx2` the AVX2 tiles, to compare them.
 
 pub mod formats;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_vnni;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
@@ -43,6 +46,26 @@ pub fn kernels_available() -> bool {
     }
 }
 
+/// Whether the AVX-512 VNNI tiles run here (and are not switched off with
+/// `HAKARU_QUANT_KERNELS=avx2`).
+pub fn vnni_available() -> bool {
+    if !kernels_available() || std::env::var("HAKARU_QUANT_KERNELS").is_ok_and(|v| v == "avx2") {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn kind_of(d: GgmlDType) -> Option<QKind> {
     Some(match d {
         GgmlDType::Q8_0 => QKind::Q8_0,
@@ -61,6 +84,8 @@ pub struct QWeight {
     rows: usize,
     cols: usize,
     data: Vec<u8>,
+    /// AVX-512 VNNI tiles for the 32-value formats (decided once, when the weight is built).
+    vnni: bool,
 }
 
 /// A raw pointer the worker threads write disjoint elements through.
@@ -104,6 +129,7 @@ impl QWeight {
             rows,
             cols,
             data,
+            vnni: vnni_available(),
         })
     }
 
@@ -181,6 +207,11 @@ impl QWeight {
                 self.tiles::<4, 1>(j0..j1, 0..m, &act, ptr);
             } else {
                 match self.kind {
+                    // 4 × 4: sixteen 512-bit accumulators of the 32 registers (measured best
+                    // of 2×4, 4×4, 2×8, 4×8 on the gate projection of Qwen2.5-0.5B).
+                    QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0 if self.vnni => {
+                        self.tiles::<4, 4>(j0..j1, 0..m, &act, ptr)
+                    }
                     QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0 => {
                         self.tiles::<2, 4>(j0..j1, 0..m, &act, ptr)
                     }
@@ -255,10 +286,14 @@ impl QWeight {
     ) -> [[f32; RX]; RW] {
         let w: [&[u8]; RW] = std::array::from_fn(|u| self.row(js[u]));
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: QWeight is only built when kernels_available() (AVX2, FMA, F16C); each row
+        // SAFETY: QWeight is only built when kernels_available() (AVX2, FMA, F16C), and `vnni` is
+        // set only when vnni_available(); each row
         // holds cols/block_elems whole blocks and each activation row cols quants.
         unsafe {
             match self.kind {
+                QKind::Q8_0 if self.vnni => x86_vnni::dot_q8_0::<RW, RX>(w, act, rows),
+                QKind::Q4_0 if self.vnni => x86_vnni::dot_q4_0::<RW, RX>(w, act, rows),
+                QKind::Q5_0 if self.vnni => x86_vnni::dot_q5_0::<RW, RX>(w, act, rows),
                 QKind::Q8_0 => x86::dot_q8_0::<RW, RX>(w, act, rows),
                 QKind::Q4_0 => x86::dot_q4_0::<RW, RX>(w, act, rows),
                 QKind::Q5_0 => x86::dot_q5_0::<RW, RX>(w, act, rows),
@@ -307,12 +342,14 @@ impl QWeight {
 /// Quantize activation rows, in parallel when there are many.
 fn quantize_rows(kind: ActKind, x: &[f32], k: usize) -> Act {
     let m = x.len() / k;
+    // QWeight exists only where the kernels (and so AVX2) are available.
+    let simd = cfg!(target_arch = "x86_64");
     if m < 16 {
-        return Act::quantize(kind, x, k);
+        return Act::quantize_with(kind, x, k, simd);
     }
     let parts: Vec<Act> = x
         .par_chunks(k * 8)
-        .map(|c| Act::quantize(kind, c, k))
+        .map(|c| Act::quantize_with(kind, c, k, simd))
         .collect();
     let mut a = Act {
         kind,

@@ -27,6 +27,23 @@ fn pair(kind: QKind, dt: GgmlDType, rows: usize, cols: usize) -> (QTensor, QWeig
     (q, w)
 }
 
+/// Every format with the AVX2 tiles, and the 32-value formats with the VNNI tiles too where
+/// this CPU has them.
+fn variants() -> Vec<((QKind, GgmlDType), bool)> {
+    let mut v: Vec<_> = KINDS.iter().map(|&k| (k, false)).collect();
+    if vnni_available() {
+        v.extend(
+            KINDS
+                .iter()
+                .filter(|k| k.0.block_elems() == 32)
+                .map(|&k| (k, true)),
+        );
+    } else {
+        eprintln!("this CPU lacks AVX-512 VNNI: only the AVX2 tiles are tested");
+    }
+    v
+}
+
 fn skip() -> bool {
     if !kernels_available() {
         eprintln!("skipped: this CPU lacks AVX2/FMA/F16C, the kernels are not used here");
@@ -77,6 +94,23 @@ fn activation_quantization_round_trips_within_half_a_step() {
             assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
         }
     }
+    // The AVX2 quantizer gives the same scales and the same quants but at exact halves.
+    if kernels_available() {
+        let mut x = x.clone();
+        x[5] = 0.0;
+        x[64..96].fill(0.0);
+        let a = Act::quantize(ActKind::Q8_0, &x, 512);
+        let b = Act::quantize_with(ActKind::Q8_0, &x, 512, true);
+        assert_eq!(a.d, b.d);
+        let differ = a.qs.iter().zip(&b.qs).filter(|(p, q)| p != q).count();
+        assert!(a
+            .qs
+            .iter()
+            .zip(&b.qs)
+            .all(|(p, q)| (*p as i32 - *q as i32).abs() <= 1));
+        assert!(differ <= 2, "{differ} quants differ");
+        assert!(b.row_qs(0)[64..96].iter().all(|&q| q == 0));
+    }
     // An all-zero row quantizes to zeros with a zero scale, not NaN.
     let z = Act::quantize(ActKind::Q8K, &[0.0; 256], 256);
     assert_eq!(z.d, vec![0.0]);
@@ -91,9 +125,12 @@ fn kernels_equal_the_dequantized_product() {
     if skip() {
         return;
     }
-    let (n, k) = (37, 768);
-    for (kind, dt) in KINDS {
-        let (_, w) = pair(kind, dt, n, k);
+    let n = 37;
+    for ((kind, dt), vnni) in variants() {
+        // An odd number of 32-value blocks, so the VNNI tiles' single-block tail runs too.
+        let k = if kind.block_elems() == 32 { 800 } else { 768 };
+        let (_, mut w) = pair(kind, dt, n, k);
+        w.vnni = vnni;
         let wf: Vec<Vec<f32>> = (0..n)
             .map(|j| {
                 let mut r = vec![0f32; k];
@@ -105,7 +142,7 @@ fn kernels_equal_the_dequantized_product() {
             let x = random(m * k, 11 + m as u64);
             let mut y = vec![0f32; m * n];
             w.matmul(&x, &mut y).unwrap();
-            let a = Act::quantize(kind.act(), &x, k);
+            let a = quantize_rows(kind.act(), &x, k);
             for i in 0..m {
                 let xa = a.dequantize_row(i);
                 for j in 0..n {
@@ -122,7 +159,7 @@ fn kernels_equal_the_dequantized_product() {
                     let got = y[i * n + j] as f64;
                     assert!(
                         (got - want).abs() <= 1e-5 * mag + 1e-6,
-                        "{kind:?} m={m} ({i},{j}): {got} vs {want} (scale {mag})"
+                        "{kind:?} vnni={vnni} m={m} ({i},{j}): {got} vs {want} (scale {mag})"
                     );
                 }
             }
@@ -139,8 +176,9 @@ fn forward_matches_candle_and_the_float_product() {
     }
     let (n, k, m) = (19, 512, 6);
     let x = Tensor::from_vec(random(m * k, 5), (m, k), &Device::Cpu).unwrap();
-    for (kind, dt) in KINDS {
-        let (q, w) = pair(kind, dt, n, k);
+    for ((kind, dt), vnni) in variants() {
+        let (q, mut w) = pair(kind, dt, n, k);
+        w.vnni = vnni;
         let ours = w.forward(&x).unwrap().to_vec2::<f32>().unwrap();
         let wf = q.dequantize(&Device::Cpu).unwrap();
         let exact = x

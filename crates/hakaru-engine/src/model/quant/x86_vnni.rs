@@ -1,0 +1,136 @@
+//! AVX-512 VNNI tiles for the 32-value formats (Q8_0, Q4_0, Q5_0): two blocks per 512-bit
+//! register, and `vpdpbusd` for the 8-bit products.
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes. ggml's AVX2 code makes the weight unsigned
+//! with `|w|` and moves its sign onto the activation, once per weight row *and* activation row;
+//! here the activation is made unsigned instead (`x + 128`, once per activation row, shared by
+//! every weight row of the tile) and the excess `128·Σw` is subtracted in the same integer lanes:
+//! it is computed once per weight row (`vpdpbusd` of 128s with `w`) and used as the starting value
+//! of each product, so a block pair costs one `vpdpbusd`, one conversion and two float operations
+//! per weight row × activation row. The lanes never saturate (32-bit sums of at most
+//! 4 · 255 · 128 per step).
+//!
+//! Callers check AVX-512 F/BW/DQ/VL/VNNI besides AVX2/FMA/F16C (`super::vnni_available`).
+
+use std::arch::x86_64::*;
+
+use super::formats::Act;
+use super::x86::{bits_to_bytes, f16_to_f32, load, nibbles, prefetch_distance};
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn halves(a: f32, b: f32) -> __m512 {
+    _mm512_insertf32x8(
+        _mm512_castps256_ps512(_mm256_set1_ps(a)),
+        _mm256_set1_ps(b),
+        1,
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn tile<const RW: usize, const RX: usize>(
+    nb: usize,
+    bb: usize,
+    w: [*const u8; RW],
+    a: &Act,
+    rows: [usize; RX],
+    block: impl Fn(*const u8) -> (f32, __m256i),
+) -> [[f32; RX]; RW] {
+    let xq: [*const i8; RX] = std::array::from_fn(|r| a.row_qs(rows[r]).as_ptr());
+    let xd: [*const f32; RX] = std::array::from_fn(|r| a.row_d(rows[r]).as_ptr());
+    let bias = _mm512_set1_epi8(0x80u8 as i8);
+    let ahead = prefetch_distance(RW * nb * bb);
+    let mut acc = [[_mm512_setzero_ps(); RX]; RW];
+    let mut b = 0;
+    while b + 2 <= nb {
+        // x + 128 as unsigned bytes, two blocks per register.
+        let x: [__m512i; RX] = std::array::from_fn(|r| {
+            _mm512_xor_si512(_mm512_loadu_si512(xq[r].add(32 * b) as *const _), bias)
+        });
+        let dx: [__m512; RX] = std::array::from_fn(|r| halves(*xd[r].add(b), *xd[r].add(b + 1)));
+        for i in 0..RW {
+            let p = w[i].add(bb * b);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(ahead) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + bb) as *const i8);
+            let (d0, w0) = block(p);
+            let (d1, w1) = block(p.add(bb));
+            let wv = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+            let neg = _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv),
+            );
+            let dw = halves(d0, d1);
+            for r in 0..RX {
+                let s = _mm512_dpbusd_epi32(neg, x[r], wv);
+                let scale = _mm512_mul_ps(dw, dx[r]);
+                acc[i][r] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[i][r]);
+            }
+        }
+        b += 2;
+    }
+    let mut out: [[f32; RX]; RW] =
+        std::array::from_fn(|i| std::array::from_fn(|r| _mm512_reduce_add_ps(acc[i][r])));
+    if b < nb {
+        // An odd last block, in 256-bit registers.
+        let bias = _mm256_set1_epi8(0x80u8 as i8);
+        for i in 0..RW {
+            let (d0, wv) = block(w[i].add(bb * b));
+            let neg = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wv),
+            );
+            for r in 0..RX {
+                let x = _mm256_xor_si256(load(xq[r].add(32 * b)), bias);
+                let s = _mm256_dpbusd_epi32(neg, x, wv);
+                let v = _mm256_cvtepi32_ps(s);
+                let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+                let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+                let t = _mm_add_ss(t, _mm_movehdup_ps(t));
+                out[i][r] += d0 * *xd[r].add(b) * _mm_cvtss_f32(t);
+            }
+        }
+    }
+    out
+}
+
+fn ptrs<const RW: usize>(w: [&[u8]; RW]) -> [*const u8; RW] {
+    std::array::from_fn(|i| w[i].as_ptr())
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_q8_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    tile(w[0].len() / 34, 34, ptrs(w), x, rows, |blk| {
+        (f16_to_f32(blk), load(blk.add(2) as *const i8))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_q4_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    let eight = _mm256_set1_epi8(8);
+    tile(w[0].len() / 18, 18, ptrs(w), x, rows, |blk| {
+        (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight))
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
+    w: [&[u8]; RW],
+    x: &Act,
+    rows: [usize; RX],
+) -> [[f32; RX]; RW] {
+    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
+    tile(w[0].len() / 22, 22, ptrs(w), x, rows, |blk| {
+        let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+        let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
+        (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
+    })
+}
