@@ -88,12 +88,25 @@ pub struct QWeight {
     vnni: bool,
 }
 
+/// From this many activation rows on, the VNNI path unpacks each task's weight rows once
+/// ([`QWeight::matmul_prepared`]) instead of once per tile.
+const PREPARED_MIN_ROWS: usize = 8;
+
 /// A raw pointer the worker threads write disjoint elements through.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 // SAFETY: every task writes a distinct set of indices (its own weight rows' columns).
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// # Safety
+    /// `at` is inside the output, and no other thread writes it.
+    #[inline]
+    unsafe fn write(self, at: usize, v: f32) {
+        *self.0.add(at) = v
+    }
+}
 
 impl QWeight {
     /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`; `None` when the kernels
@@ -200,6 +213,14 @@ impl QWeight {
             8
         };
         let ptr = OutPtr(out.as_mut_ptr());
+        #[cfg(target_arch = "x86_64")]
+        if m >= PREPARED_MIN_ROWS
+            && self.vnni
+            && matches!(self.kind, QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0)
+        {
+            self.matmul_prepared(&act, per_task, ptr);
+            return Ok(());
+        }
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
@@ -220,6 +241,112 @@ impl QWeight {
             }
         });
         Ok(())
+    }
+
+    /// Prefill with the VNNI kernels on prepared operands: the activations laid out once as
+    /// `x + 128` bytes and per-pair scales, each task's weight rows unpacked once into
+    /// [`x86_vnni::PREP_PAIR`] records, then 4 × 4 tiles of plain loads and `vpdpbusd`.
+    #[cfg(target_arch = "x86_64")]
+    fn matmul_prepared(&self, act: &Act, per_task: usize, out: OutPtr) {
+        use x86_vnni::PREP_PAIR;
+        let (n, m) = (self.rows, act.rows);
+        let nb = self.cols / 32;
+        let npairs = nb.div_ceil(2);
+        let mut xu = vec![0x80u8; m * npairs * 64];
+        let mut dx = vec![0f32; m * npairs * 16];
+        for r in 0..m {
+            let xr = &mut xu[r * npairs * 64..r * npairs * 64 + nb * 32];
+            for (u, &q) in xr.iter_mut().zip(act.row_qs(r)) {
+                *u = (q as u8) ^ 0x80;
+            }
+            for (b, &d) in act.row_d(r).iter().enumerate() {
+                let at = r * npairs * 16 + b * 8;
+                dx[at..at + 8].fill(d);
+            }
+        }
+        let (xu, dx) = (&xu, &dx);
+        (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
+            let j0 = c * per_task;
+            let j1 = (j0 + per_task).min(n);
+            let rows: Vec<&[u8]> = (j0..j1).map(|j| self.row(j)).collect();
+            let mut prep = vec![0u8; rows.len() * npairs * PREP_PAIR];
+            // SAFETY: `vnni` is set only when vnni_available(); `prep` holds every pair of
+            // every row, and `xu`/`dx` every pair of every activation row.
+            unsafe { x86_vnni::prepare(self.kind, &rows, npairs, &mut prep) };
+            let w = |u: usize| prep[u * npairs * PREP_PAIR..].as_ptr();
+            let x = |i: usize| {
+                (
+                    xu[i * npairs * 64..].as_ptr(),
+                    dx[i * npairs * 16..].as_ptr(),
+                )
+            };
+            let store = |i: usize, j: usize, v: f32| {
+                // SAFETY: (i, j) is inside the m × n output; only this task writes column j.
+                unsafe { out.write(i * n + j, v) }
+            };
+            let nr = j1 - j0;
+            let mut i = 0;
+            while i < m {
+                let rx = if i + 4 <= m { 4 } else { 1 };
+                let mut u = 0;
+                while u < nr {
+                    let rw = if u + 4 <= nr { 4 } else { 1 };
+                    // SAFETY: as for `prepare`.
+                    unsafe {
+                        match (rw, rx) {
+                            (4, 4) => {
+                                let xs: [(*const u8, *const f32); 4] =
+                                    std::array::from_fn(|t| x(i + t));
+                                let y = x86_vnni::dot_prepared::<4, 4>(
+                                    std::array::from_fn(|a| w(u + a)),
+                                    xs.map(|p| p.0),
+                                    xs.map(|p| p.1),
+                                    npairs,
+                                );
+                                for (a, y) in y.iter().enumerate() {
+                                    for (t, &v) in y.iter().enumerate() {
+                                        store(i + t, j0 + u + a, v);
+                                    }
+                                }
+                            }
+                            (1, 4) => {
+                                let xs: [(*const u8, *const f32); 4] =
+                                    std::array::from_fn(|t| x(i + t));
+                                let [y] = x86_vnni::dot_prepared::<1, 4>(
+                                    [w(u)],
+                                    xs.map(|p| p.0),
+                                    xs.map(|p| p.1),
+                                    npairs,
+                                );
+                                for (t, &v) in y.iter().enumerate() {
+                                    store(i + t, j0 + u, v);
+                                }
+                            }
+                            (4, _) => {
+                                let (xq, xd) = x(i);
+                                let y = x86_vnni::dot_prepared::<4, 1>(
+                                    std::array::from_fn(|a| w(u + a)),
+                                    [xq],
+                                    [xd],
+                                    npairs,
+                                );
+                                for (a, y) in y.iter().enumerate() {
+                                    store(i, j0 + u + a, y[0]);
+                                }
+                            }
+                            _ => {
+                                let (xq, xd) = x(i);
+                                let [[v]] =
+                                    x86_vnni::dot_prepared::<1, 1>([w(u)], [xq], [xd], npairs);
+                                store(i, j0 + u, v);
+                            }
+                        }
+                    }
+                    u += rw;
+                }
+                i += rx;
+            }
+        });
     }
 
     /// Weight rows `js` against activation rows `is` in tiles of `RW × RX`, the edges in

@@ -134,3 +134,80 @@ pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
         (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
     })
 }
+
+/// Bytes of one prepared block pair of a weight row: 64 signed quants, 16 f32 scales (each
+/// block's scale repeated over its 8 lanes), 16 i32 lanes of `−128·Σw` (the starting value of the
+/// `vpdpbusd` with `x + 128`).
+pub const PREP_PAIR: usize = 192;
+
+/// Unpack weight rows of a 32-value format into prepared block pairs (`out` holds
+/// `rows.len() × npairs × PREP_PAIR` bytes; an odd last block is paired with zeros). In prefill
+/// each weight row meets hundreds of activation rows, so it is unpacked once per task here
+/// rather than once per tile.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn prepare(kind: super::QKind, rows: &[&[u8]], npairs: usize, out: &mut [u8]) {
+    let bias = _mm512_set1_epi8(0x80u8 as i8);
+    let eight = _mm256_set1_epi8(8);
+    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
+    let bb = kind.block_bytes();
+    let block = |blk: *const u8| -> (f32, __m256i) {
+        match kind {
+            super::QKind::Q8_0 => (f16_to_f32(blk), load(blk.add(2) as *const i8)),
+            super::QKind::Q4_0 => (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight)),
+            _ => {
+                let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+                let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
+                (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
+            }
+        }
+    };
+    for (r, row) in rows.iter().enumerate() {
+        let nb = row.len() / bb;
+        for p in 0..npairs {
+            let (d0, w0) = block(row.as_ptr().add(bb * 2 * p));
+            let (d1, w1) = if 2 * p + 1 < nb {
+                block(row.as_ptr().add(bb * (2 * p + 1)))
+            } else {
+                (0.0, _mm256_setzero_si256())
+            };
+            let wv = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+            let neg = _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv),
+            );
+            let o = out.as_mut_ptr().add((r * npairs + p) * PREP_PAIR);
+            _mm512_storeu_si512(o as *mut _, wv);
+            _mm512_storeu_ps(o.add(64) as *mut f32, halves(d0, d1));
+            _mm512_storeu_si512(o.add(128) as *mut _, neg);
+        }
+    }
+}
+
+/// `RW` prepared weight rows × `RX` prepared activation rows (`xu`: `x + 128` as bytes, `dx`:
+/// 16 scales per block pair as [`prepare`] lays out the weights').
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_prepared<const RW: usize, const RX: usize>(
+    w: [*const u8; RW],
+    xu: [*const u8; RX],
+    dx: [*const f32; RX],
+    npairs: usize,
+) -> [[f32; RX]; RW] {
+    let mut acc = [[_mm512_setzero_ps(); RX]; RW];
+    for p in 0..npairs {
+        let x: [__m512i; RX] =
+            std::array::from_fn(|r| _mm512_loadu_si512(xu[r].add(64 * p) as *const _));
+        let d: [__m512; RX] = std::array::from_fn(|r| _mm512_loadu_ps(dx[r].add(16 * p)));
+        for i in 0..RW {
+            let o = w[i].add(PREP_PAIR * p);
+            let wv = _mm512_loadu_si512(o as *const _);
+            let dw = _mm512_loadu_ps(o.add(64) as *const f32);
+            let neg = _mm512_loadu_si512(o.add(128) as *const _);
+            for r in 0..RX {
+                let s = _mm512_dpbusd_epi32(neg, x[r], wv);
+                acc[i][r] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(dw, d[r]), _mm512_cvtepi32_ps(s), acc[i][r]);
+            }
+        }
+    }
+    std::array::from_fn(|i| std::array::from_fn(|r| _mm512_reduce_add_ps(acc[i][r])))
+}
