@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    hakaru_engine::device::tune_allocator();
     let cli = Cli::parse();
     cmd::init_tracing();
     let result = match &cli.command {
