@@ -92,6 +92,15 @@ pub struct QWeight {
 /// ([`QWeight::matmul_prepared`]) instead of once per tile.
 const PREPARED_MIN_ROWS: usize = 8;
 
+/// Activation rows laid out for [`x86_vnni::dot_prepared`].
+#[cfg(target_arch = "x86_64")]
+struct Prepared<'a> {
+    xu: &'a [u8],
+    dx: &'a [f32],
+    cx: &'a [f32],
+    npairs: usize,
+}
+
 /// A raw pointer the worker threads write disjoint elements through.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -203,7 +212,6 @@ impl QWeight {
             )));
         }
         let m = x.len() / k;
-        let act = quantize_rows(self.kind.act(), x, k);
         let threads = rayon::current_num_threads().max(1);
         // Decoding: enough tasks to balance the threads. Prefill: small blocks of weight rows,
         // each used against every activation row while it is in the cache.
@@ -214,13 +222,11 @@ impl QWeight {
         };
         let ptr = OutPtr(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
-        if m >= PREPARED_MIN_ROWS
-            && self.vnni
-            && matches!(self.kind, QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0)
-        {
-            self.matmul_prepared(&act, per_task, ptr);
+        if m >= PREPARED_MIN_ROWS && self.vnni {
+            self.matmul_prepared(x, per_task, ptr);
             return Ok(());
         }
+        let act = quantize_rows(self.kind.act(), x, k);
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
@@ -243,17 +249,20 @@ impl QWeight {
         Ok(())
     }
 
-    /// Prefill with the VNNI kernels on prepared operands: the activations laid out once as
-    /// `x + 128` bytes and per-pair scales, each task's weight rows unpacked once into
-    /// [`x86_vnni::PREP_PAIR`] records, then 4 × 4 tiles of plain loads and `vpdpbusd`.
+    /// Prefill with the VNNI kernels on prepared operands: the activations (quantized to Q8_0
+    /// whatever the weight format) laid out once as `x + 128` bytes and per-pair scales, each
+    /// task's weight rows unpacked once into [`x86_vnni::prep_pair`] records, then 4 × 4 tiles
+    /// of plain loads and `vpdpbusd`.
     #[cfg(target_arch = "x86_64")]
-    fn matmul_prepared(&self, act: &Act, per_task: usize, out: OutPtr) {
-        use x86_vnni::PREP_PAIR;
-        let (n, m) = (self.rows, act.rows);
+    fn matmul_prepared(&self, x: &[f32], per_task: usize, out: OutPtr) {
+        let act = quantize_rows(ActKind::Q8_0, x, self.cols);
+        let m = act.rows;
         let nb = self.cols / 32;
         let npairs = nb.div_ceil(2);
+        let min = self.kind == QKind::Q4K;
         let mut xu = vec![0x80u8; m * npairs * 64];
         let mut dx = vec![0f32; m * npairs * 16];
+        let mut cx = vec![0f32; if min { m * npairs * 16 } else { 0 }];
         for r in 0..m {
             let xr = &mut xu[r * npairs * 64..r * npairs * 64 + nb * 32];
             for (u, &q) in xr.iter_mut().zip(act.row_qs(r)) {
@@ -262,22 +271,58 @@ impl QWeight {
             for (b, &d) in act.row_d(r).iter().enumerate() {
                 let at = r * npairs * 16 + b * 8;
                 dx[at..at + 8].fill(d);
+                if min {
+                    let sum: i32 = act.row_qs(r)[32 * b..32 * b + 32]
+                        .iter()
+                        .map(|&q| q as i32)
+                        .sum();
+                    cx[at..at + 8].fill(d * sum as f32 / 8.0);
+                }
             }
         }
-        let (xu, dx) = (&xu, &dx);
+        let ops = Prepared {
+            xu: &xu,
+            dx: &dx,
+            cx: &cx,
+            npairs,
+        };
+        if min {
+            self.run_prepared::<true>(&ops, m, per_task, out)
+        } else {
+            self.run_prepared::<false>(&ops, m, per_task, out)
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run_prepared<const MIN: bool>(
+        &self,
+        ops: &Prepared,
+        m: usize,
+        per_task: usize,
+        out: OutPtr,
+    ) {
+        let n = self.rows;
+        let npairs = ops.npairs;
+        let rec = x86_vnni::prep_pair(self.kind);
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
             let rows: Vec<&[u8]> = (j0..j1).map(|j| self.row(j)).collect();
-            let mut prep = vec![0u8; rows.len() * npairs * PREP_PAIR];
+            let mut prep = vec![0u8; rows.len() * npairs * rec];
             // SAFETY: `vnni` is set only when vnni_available(); `prep` holds every pair of
-            // every row, and `xu`/`dx` every pair of every activation row.
+            // every row, and the activation arrays every pair of every activation row.
             unsafe { x86_vnni::prepare(self.kind, &rows, npairs, &mut prep) };
-            let w = |u: usize| prep[u * npairs * PREP_PAIR..].as_ptr();
+            let w = |u: usize| prep[u * npairs * rec..].as_ptr();
             let x = |i: usize| {
+                let c = if MIN {
+                    ops.cx[i * npairs * 16..].as_ptr()
+                } else {
+                    ops.dx.as_ptr()
+                };
                 (
-                    xu[i * npairs * 64..].as_ptr(),
-                    dx[i * npairs * 16..].as_ptr(),
+                    ops.xu[i * npairs * 64..].as_ptr(),
+                    ops.dx[i * npairs * 16..].as_ptr(),
+                    c,
                 )
             };
             let store = |i: usize, j: usize, v: f32| {
@@ -293,14 +338,15 @@ impl QWeight {
                     let rw = if u + 4 <= nr { 4 } else { 1 };
                     // SAFETY: as for `prepare`.
                     unsafe {
-                        match (rw, rx) {
-                            (4, 4) => {
-                                let xs: [(*const u8, *const f32); 4] =
-                                    std::array::from_fn(|t| x(i + t));
-                                let y = x86_vnni::dot_prepared::<4, 4>(
+                        if rx == 4 {
+                            let xs: [_; 4] = std::array::from_fn(|t| x(i + t));
+                            let (xq, xd, xc) = (xs.map(|p| p.0), xs.map(|p| p.1), xs.map(|p| p.2));
+                            if rw == 4 {
+                                let y = x86_vnni::dot_prepared::<4, 4, MIN>(
                                     std::array::from_fn(|a| w(u + a)),
-                                    xs.map(|p| p.0),
-                                    xs.map(|p| p.1),
+                                    xq,
+                                    xd,
+                                    xc,
                                     npairs,
                                 );
                                 for (a, y) in y.iter().enumerate() {
@@ -308,36 +354,34 @@ impl QWeight {
                                         store(i + t, j0 + u + a, v);
                                     }
                                 }
-                            }
-                            (1, 4) => {
-                                let xs: [(*const u8, *const f32); 4] =
-                                    std::array::from_fn(|t| x(i + t));
-                                let [y] = x86_vnni::dot_prepared::<1, 4>(
-                                    [w(u)],
-                                    xs.map(|p| p.0),
-                                    xs.map(|p| p.1),
-                                    npairs,
-                                );
+                            } else {
+                                let [y] =
+                                    x86_vnni::dot_prepared::<1, 4, MIN>([w(u)], xq, xd, xc, npairs);
                                 for (t, &v) in y.iter().enumerate() {
                                     store(i + t, j0 + u, v);
                                 }
                             }
-                            (4, _) => {
-                                let (xq, xd) = x(i);
-                                let y = x86_vnni::dot_prepared::<4, 1>(
+                        } else {
+                            let (xq, xd, xc) = x(i);
+                            if rw == 4 {
+                                let y = x86_vnni::dot_prepared::<4, 1, MIN>(
                                     std::array::from_fn(|a| w(u + a)),
                                     [xq],
                                     [xd],
+                                    [xc],
                                     npairs,
                                 );
                                 for (a, y) in y.iter().enumerate() {
                                     store(i, j0 + u + a, y[0]);
                                 }
-                            }
-                            _ => {
-                                let (xq, xd) = x(i);
-                                let [[v]] =
-                                    x86_vnni::dot_prepared::<1, 1>([w(u)], [xq], [xd], npairs);
+                            } else {
+                                let [[v]] = x86_vnni::dot_prepared::<1, 1, MIN>(
+                                    [w(u)],
+                                    [xq],
+                                    [xd],
+                                    [xc],
+                                    npairs,
+                                );
                                 store(i, j0 + u, v);
                             }
                         }

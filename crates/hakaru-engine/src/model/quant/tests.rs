@@ -27,17 +27,12 @@ fn pair(kind: QKind, dt: GgmlDType, rows: usize, cols: usize) -> (QTensor, QWeig
     (q, w)
 }
 
-/// Every format with the AVX2 tiles, and the 32-value formats with the VNNI tiles too where
-/// this CPU has them.
+/// Every format with the AVX2 tiles, and again with the VNNI kernels where this CPU has them
+/// (the 32-value formats' tiles, and every format's prepared prefill path).
 fn variants() -> Vec<((QKind, GgmlDType), bool)> {
     let mut v: Vec<_> = KINDS.iter().map(|&k| (k, false)).collect();
     if vnni_available() {
-        v.extend(
-            KINDS
-                .iter()
-                .filter(|k| k.0.block_elems() == 32)
-                .map(|&k| (k, true)),
-        );
+        v.extend(KINDS.iter().map(|&k| (k, true)));
     } else {
         eprintln!("this CPU lacks AVX-512 VNNI: only the AVX2 tiles are tested");
     }
@@ -138,11 +133,17 @@ fn kernels_equal_the_dequantized_product() {
                 r
             })
             .collect();
-        for m in [1, 3, 4, 9] {
+        for m in [1, 3, 4, 9, 16] {
             let x = random(m * k, 11 + m as u64);
             let mut y = vec![0f32; m * n];
             w.matmul(&x, &mut y).unwrap();
-            let a = quantize_rows(kind.act(), &x, k);
+            // The prepared (prefill) path quantizes activations to Q8_0 for every format.
+            let act_kind = if vnni && m >= PREPARED_MIN_ROWS {
+                ActKind::Q8_0
+            } else {
+                kind.act()
+            };
+            let a = quantize_rows(act_kind, &x, k);
             for i in 0..m {
                 let xa = a.dequantize_row(i);
                 for j in 0..n {
@@ -174,7 +175,7 @@ fn forward_matches_candle_and_the_float_product() {
     if skip() {
         return;
     }
-    let (n, k, m) = (19, 512, 6);
+    let (n, k, m) = (19, 512, 10);
     let x = Tensor::from_vec(random(m * k, 5), (m, k), &Device::Cpu).unwrap();
     for ((kind, dt), vnni) in variants() {
         let (q, mut w) = pair(kind, dt, n, k);

@@ -135,18 +135,107 @@ pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
     })
 }
 
-/// Bytes of one prepared block pair of a weight row: 64 signed quants, 16 f32 scales (each
-/// block's scale repeated over its 8 lanes), 16 i32 lanes of `−128·Σw` (the starting value of the
-/// `vpdpbusd` with `x + 128`).
-pub const PREP_PAIR: usize = 192;
+/// Bytes of one prepared block pair of a weight row: 64 signed quants, 16 f32 scales (one per
+/// 4-value lane: a block's scale over its 8 lanes, or Q6_K's 16-value sub-block scales over 4),
+/// 16 i32 lanes of `−128·Σw` (the starting value of the `vpdpbusd` with `x + 128`), and for Q4_K
+/// 16 f32 lanes of its sub-block offsets (`dmin·m`, subtracted times the activation's block sum).
+pub const fn prep_pair(kind: super::QKind) -> usize {
+    match kind {
+        super::QKind::Q4K => 256,
+        _ => 192,
+    }
+}
 
-/// Unpack weight rows of a 32-value format into prepared block pairs (`out` holds
-/// `rows.len() × npairs × PREP_PAIR` bytes; an odd last block is paired with zeros). In prefill
-/// each weight row meets hundreds of activation rows, so it is unpacked once per task here
-/// rather than once per tile.
+/// Unpack one 256-value K-quant block into 8 blocks of 32 signed quants, a scale per 4-value
+/// lane (64) and an offset per block (8): `w = scale·q − offset`.
+fn unpack_k(
+    kind: super::QKind,
+    blk: &[u8],
+    q: &mut [i8; 256],
+    sc: &mut [f32; 64],
+    off: &mut [f32; 8],
+) {
+    use super::formats::{f16_at, scale_min_k4};
+    match kind {
+        super::QKind::Q4K => {
+            let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+            let (scales, qs) = (&blk[4..16], &blk[16..144]);
+            for j in 0..4 {
+                for h in 0..2 {
+                    let (s, m) = scale_min_k4(2 * j + h, scales);
+                    let b = 2 * j + h;
+                    sc[8 * b..8 * b + 8].fill(d * s as f32);
+                    off[b] = dmin * m as f32;
+                    for l in 0..32 {
+                        let v = qs[32 * j + l];
+                        q[32 * b + l] = (if h == 0 { v & 0xF } else { v >> 4 }) as i8;
+                    }
+                }
+            }
+        }
+        _ => {
+            // Q6_K: values in 16-value sub-blocks, each with its own signed scale.
+            let d = f16_at(blk, 208);
+            for n in 0..2 {
+                let ql = &blk[64 * n..64 * n + 64];
+                let qh = &blk[128 + 32 * n..128 + 32 * n + 32];
+                for l in 0..32 {
+                    let v = [
+                        (ql[l] & 0xF) | ((qh[l] & 3) << 4),
+                        (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4),
+                        (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4),
+                        (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4),
+                    ];
+                    for (t, v) in v.into_iter().enumerate() {
+                        q[128 * n + 32 * t + l] = v as i8 - 32;
+                    }
+                }
+            }
+            for (g, lanes) in sc.chunks_exact_mut(4).enumerate() {
+                lanes.fill(d * (blk[192 + g] as i8) as f32);
+            }
+            off.fill(0.0);
+        }
+    }
+}
+
+/// Unpack weight rows into prepared block pairs (`out` holds `rows.len() × npairs ×
+/// prep_pair(kind)` bytes; an odd last block is paired with zeros). In prefill each weight row
+/// meets hundreds of activation rows, so it is unpacked once per task here rather than once per
+/// tile.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 pub unsafe fn prepare(kind: super::QKind, rows: &[&[u8]], npairs: usize, out: &mut [u8]) {
     let bias = _mm512_set1_epi8(0x80u8 as i8);
+    let rec = prep_pair(kind);
+    let store = |o: *mut u8, wv: __m512i, dw: __m512| {
+        let neg = _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv),
+        );
+        _mm512_storeu_si512(o as *mut _, wv);
+        _mm512_storeu_ps(o.add(64) as *mut f32, dw);
+        _mm512_storeu_si512(o.add(128) as *mut _, neg);
+    };
+    if matches!(kind, super::QKind::Q4K | super::QKind::Q6K) {
+        let (mut q, mut sc, mut off) = ([0i8; 256], [0f32; 64], [0f32; 8]);
+        for (r, row) in rows.iter().enumerate() {
+            for (s, blk) in row.chunks_exact(kind.block_bytes()).enumerate() {
+                unpack_k(kind, blk, &mut q, &mut sc, &mut off);
+                for p in 0..4 {
+                    let o = out.as_mut_ptr().add((r * npairs + 4 * s + p) * rec);
+                    let wv = _mm512_loadu_si512(q.as_ptr().add(64 * p) as *const _);
+                    store(o, wv, _mm512_loadu_ps(sc.as_ptr().add(16 * p)));
+                    if rec == 256 {
+                        _mm512_storeu_ps(
+                            o.add(192) as *mut f32,
+                            halves(off[2 * p], off[2 * p + 1]),
+                        );
+                    }
+                }
+            }
+        }
+        return;
+    }
     let eight = _mm256_set1_epi8(8);
     let f0 = _mm256_set1_epi8(0xF0u8 as i8);
     let bb = kind.block_bytes();
@@ -171,34 +260,34 @@ pub unsafe fn prepare(kind: super::QKind, rows: &[&[u8]], npairs: usize, out: &m
                 (0.0, _mm256_setzero_si256())
             };
             let wv = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
-            let neg = _mm512_sub_epi32(
-                _mm512_setzero_si512(),
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv),
+            store(
+                out.as_mut_ptr().add((r * npairs + p) * rec),
+                wv,
+                halves(d0, d1),
             );
-            let o = out.as_mut_ptr().add((r * npairs + p) * PREP_PAIR);
-            _mm512_storeu_si512(o as *mut _, wv);
-            _mm512_storeu_ps(o.add(64) as *mut f32, halves(d0, d1));
-            _mm512_storeu_si512(o.add(128) as *mut _, neg);
         }
     }
 }
 
 /// `RW` prepared weight rows × `RX` prepared activation rows (`xu`: `x + 128` as bytes, `dx`:
-/// 16 scales per block pair as [`prepare`] lays out the weights').
+/// 16 scales per block pair laid out as the weights', `cx`: per pair 16 lanes of a block's
+/// `scale · Σq / 8`, read only when `MIN`, for Q4_K's offsets).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-pub unsafe fn dot_prepared<const RW: usize, const RX: usize>(
+pub unsafe fn dot_prepared<const RW: usize, const RX: usize, const MIN: bool>(
     w: [*const u8; RW],
     xu: [*const u8; RX],
     dx: [*const f32; RX],
+    cx: [*const f32; RX],
     npairs: usize,
 ) -> [[f32; RX]; RW] {
+    let rec = if MIN { 256 } else { 192 };
     let mut acc = [[_mm512_setzero_ps(); RX]; RW];
     for p in 0..npairs {
         let x: [__m512i; RX] =
             std::array::from_fn(|r| _mm512_loadu_si512(xu[r].add(64 * p) as *const _));
         let d: [__m512; RX] = std::array::from_fn(|r| _mm512_loadu_ps(dx[r].add(16 * p)));
         for i in 0..RW {
-            let o = w[i].add(PREP_PAIR * p);
+            let o = w[i].add(rec * p);
             let wv = _mm512_loadu_si512(o as *const _);
             let dw = _mm512_loadu_ps(o.add(64) as *const f32);
             let neg = _mm512_loadu_si512(o.add(128) as *const _);
@@ -206,6 +295,13 @@ pub unsafe fn dot_prepared<const RW: usize, const RX: usize>(
                 let s = _mm512_dpbusd_epi32(neg, x[r], wv);
                 acc[i][r] =
                     _mm512_fmadd_ps(_mm512_mul_ps(dw, d[r]), _mm512_cvtepi32_ps(s), acc[i][r]);
+            }
+            if MIN {
+                let off = _mm512_loadu_ps(o.add(192) as *const f32);
+                for r in 0..RX {
+                    let c = _mm512_loadu_ps(cx[r].add(16 * p));
+                    acc[i][r] = _mm512_fnmadd_ps(off, c, acc[i][r]);
+                }
             }
         }
     }
