@@ -81,6 +81,32 @@ impl Linear {
             None => y,
         })
     }
+
+    /// Several projections of the same input; quantized ones run together
+    /// ([`quant::forward_many`]).
+    pub fn forward_many<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        let packed: Vec<&quant::QWeight> = ls
+            .iter()
+            .filter_map(|l| match l {
+                Linear::Packed { w, .. } => Some(&**w),
+                _ => None,
+            })
+            .collect();
+        let ys: Vec<Tensor> = if packed.len() == N && N > 1 {
+            let ys = quant::forward_many(&packed, x)?;
+            ys.into_iter()
+                .zip(ls)
+                .map(|(y, l)| match l {
+                    Linear::Packed { b: Some(b), .. } => Ok(y.broadcast_add(b)?),
+                    _ => Ok(y),
+                })
+                .collect::<Result<_>>()?
+        } else {
+            ls.iter().map(|l| l.forward(x)).collect::<Result<_>>()?
+        };
+        ys.try_into()
+            .map_err(|_| crate::Error::Other("projection count changed".into()))
+    }
 }
 
 /// The token embedding table, dense or quantized (a quantized table is dequantized row by row).
@@ -173,9 +199,10 @@ impl Attention {
     ) -> Result<Tensor> {
         let t = x.dim(0)?;
         let (h, kvh, d) = (self.n_head, self.n_kv_head, self.head_dim);
-        let mut q = self.q.forward(x)?.reshape((t, h, d))?;
-        let mut k = self.k.forward(x)?.reshape((t, kvh, d))?;
-        let v = self.v.forward(x)?.reshape((t, kvh, d))?;
+        let [q, k, v] = Linear::forward_many([&self.q, &self.k, &self.v], x)?;
+        let mut q = q.reshape((t, h, d))?;
+        let mut k = k.reshape((t, kvh, d))?;
+        let v = v.reshape((t, kvh, d))?;
         if let Some(n) = &self.q_norm {
             q = n.forward(&q)?;
         }
@@ -236,8 +263,8 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = candle_nn::ops::silu(&self.gate.forward(x)?)?;
-        self.down.forward(&(g * self.up.forward(x)?)?)
+        let [g, u] = Linear::forward_many([&self.gate, &self.up], x)?;
+        self.down.forward(&(candle_nn::ops::silu(&g)? * u)?)
     }
 }
 

@@ -510,6 +510,67 @@ impl QWeight {
     }
 }
 
+/// `x Wᵢᵀ` for several weights taking the same input (q/k/v, gate/up), each as
+/// [`QWeight::forward`] would give it. For one row (decoding) the input is quantized once per
+/// activation format and all the weights' row blocks run in one parallel region, so the threads
+/// meet once instead of once per weight; otherwise each weight runs on its own.
+pub fn forward_many(ws: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
+    let (m, k) = x.dims2()?;
+    if m != 1 || ws.iter().any(|w| w.cols != k) {
+        return ws.iter().map(|w| w.forward(x)).collect();
+    }
+    let xf = x.to_dtype(DType::F32)?.contiguous()?;
+    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; w.rows]).collect();
+    {
+        let (s, l) = xf.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::F32(v)), Some((o, _))) = (&*s, l.contiguous_offsets()) else {
+            return Err(Error::Other(
+                "quantized projection needs a contiguous f32 input on the CPU".into(),
+            ));
+        };
+        let x = &v[o..o + k];
+        let acts: Vec<(ActKind, Act)> = [ActKind::Q8_0, ActKind::Q8K]
+            .into_iter()
+            .filter(|a| ws.iter().any(|w| w.kind.act() == *a))
+            .map(|a| (a, quantize_rows(a, x, k)))
+            .collect();
+        let threads = rayon::current_num_threads().max(1);
+        let total: usize = ws.iter().map(|w| w.rows).sum();
+        let per_task = (total / (threads * 8)).clamp(4, 256);
+        // (weight, first row, last row) for every task of every weight.
+        let tasks: Vec<(usize, usize, usize)> = ws
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                (0..w.rows)
+                    .step_by(per_task)
+                    .map(move |j| (i, j, (j + per_task).min(w.rows)))
+            })
+            .collect();
+        let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
+        tasks.into_par_iter().for_each(|(i, j0, j1)| {
+            let w = ws[i];
+            let act = &acts
+                .iter()
+                .find(|a| a.0 == w.kind.act())
+                .expect("quantized above")
+                .1;
+            w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
+        });
+    }
+    outs.into_iter()
+        .zip(ws)
+        .map(|(o, w)| {
+            let y = Tensor::from_vec(o, (1, w.rows), x.device())?;
+            Ok(if x.dtype() == DType::F32 {
+                y
+            } else {
+                y.to_dtype(x.dtype())?
+            })
+        })
+        .collect()
+}
+
 /// Quantize activation rows, in parallel when there are many.
 fn quantize_rows(kind: ActKind, x: &[f32], k: usize) -> Act {
     let m = x.len() / k;

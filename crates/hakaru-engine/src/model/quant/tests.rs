@@ -234,3 +234,27 @@ fn embedding_rows_and_shape_errors() {
     let mut out = vec![0f32; 3];
     assert!(w.matmul(&[0.0; 65], &mut out).is_err());
 }
+
+/// Projections run together give what each gives alone, for one row (the fused path, formats
+/// with both activation kinds mixed) and for several (one at a time).
+#[test]
+fn forward_many_equals_each_forward() {
+    if skip() {
+        return;
+    }
+    let (_, a) = pair(QKind::Q8_0, GgmlDType::Q8_0, 40, 512);
+    let (_, b) = pair(QKind::Q4K, GgmlDType::Q4K, 9, 512);
+    let (_, c) = pair(QKind::Q5_0, GgmlDType::Q5_0, 130, 512);
+    for m in [1, 3] {
+        let x = Tensor::from_vec(random(m * 512, 9), (m, 512), &Device::Cpu).unwrap();
+        let ys = forward_many(&[&a, &b, &c], &x).unwrap();
+        assert_eq!(ys.len(), 3);
+        for (y, w) in ys.iter().zip([&a, &b, &c]) {
+            assert_eq!(y.dims(), &[m, w.rows()]);
+            assert_eq!(
+                y.to_vec2::<f32>().unwrap(),
+                w.forward(&x).unwrap().to_vec2::<f32>().unwrap()
+            );
+        }
+    }
+}
