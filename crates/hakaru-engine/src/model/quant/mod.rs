@@ -1,19 +1,27 @@
 //! hakaru's own CPU kernels for GGML-quantized projections: `y = x Wᵀ` with `W` in Q8_0, Q4_0,
 //! Q5_0, Q4_K or Q6_K blocks, as in a GGUF file.
 //!
-//! Why own code: candle's quantized CPU matmul (candle-core 0.11 `k_quants::matmul`) compiles its
-//! SIMD paths only when the crate is built with `-C target-cpu` flags that enable AVX2, so a
-//! portable build runs its scalar loops; and it computes each activation row against every
-//! weight row separately, so a prefill of `m` tokens reads the weights `m` times. Here the AVX2
-//! kernels are chosen at run time (`is_x86_feature_detected!`), the activations are quantized once
-//! per call (to Q8_0 or Q8_K, as ggml does), the weight rows are split across threads in blocks,
-//! and in prefill each weight block is unpacked once for four activation rows. Weights keep the
-//! file's byte layout (no second copy); an embedding table in these formats is dequantized row by
-//! row from the same bytes, so a tied output projection shares them.
+//! Why own code, and where: candle-core 0.11.1's quantized CPU matmul repacks weights into
+//! x86 tiles (`repack_x86`, AVX2 / AVX-VNNI / AVX-512 VNNI chosen at run time) only for Q4_K,
+//! Q6_K and, with VNNI, Q8_0, and only when the input width is a multiple of 256 and the output
+//! count of 16. Elsewhere it computes each activation row against every weight row with one
+//! `vec_dot` per pair, so a prefill of `m` tokens reads the weights `m` times: Qwen2.5-0.5B's
+//! 896-wide projections, and every Q4_0/Q5_0 tensor (Q4_K_M files of 896-wide models store most
+//! tensors as Q5_0), ran 3–25× slower than llama.cpp. Each weight therefore goes to whichever
+//! is faster ([`use_own_kernels`], measured in benches/README.md): candle where its repacked
+//! kernels apply, these kernels otherwise.
 //!
-//! Where AVX-512 VNNI is present the 32-value formats use 512-bit tiles ([`x86_vnni`]); elsewhere
-//! (no AVX2, other formats, CUDA) the model uses candle's `QMatMul`. `HAKARU_QUANT_KERNELS=candle`
-//! forces candle's path and `HAKARU_QUANT_KERNELS=avx2` the AVX2 tiles, to compare them.
+//! Here the kernels are chosen at run time (`is_x86_feature_detected!`), the activations are
+//! quantized once per call (to Q8_0 or Q8_K, as ggml does), the weight rows are split across
+//! threads in blocks with prefetching one tile ahead, and in prefill each weight row is unpacked
+//! once per task for hundreds of activation rows. Weights keep the file's byte layout (no second
+//! copy); an embedding table in these formats is dequantized row by row from the same bytes, so a
+//! tied output projection shares them.
+//!
+//! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); CPUs without AVX2/FMA/F16C,
+//! other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
+//! comparisons: `candle` (candle everywhere), `hakaru` (these kernels wherever they apply),
+//! `avx2` (these kernels without the VNNI ones).
 
 pub mod formats;
 #[cfg(target_arch = "x86_64")]
@@ -42,6 +50,36 @@ pub fn kernels_available() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        false
+    }
+}
+
+/// Whether a `rows × cols` weight of `kind` should run on these kernels rather than candle's:
+/// not where candle 0.11.1 repacks it for this CPU (`repack_x86::select`: Q4_K always, Q8_0 with
+/// AVX-VNNI or AVX-512 VNNI, `cols % 256 == 0`, `rows % 16 == 0`) or keeps Q6_K compact and fast
+/// for one row; measured faster than these kernels there (benches/README.md).
+pub fn use_own_kernels(kind: QKind, rows: usize, cols: usize) -> bool {
+    if !kernels_available() {
+        return false;
+    }
+    match std::env::var("HAKARU_QUANT_KERNELS").as_deref() {
+        Ok("hakaru") | Ok("avx2") => return true,
+        _ => {}
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tiles = cols % 256 == 0 && rows % 16 == 0;
+        let vnni = is_x86_feature_detected!("avxvnni")
+            || (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"));
+        !match kind {
+            QKind::Q4K | QKind::Q6K => tiles,
+            QKind::Q8_0 => tiles && vnni,
+            QKind::Q4_0 | QKind::Q5_0 => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kind, rows, cols);
         false
     }
 }
@@ -118,8 +156,9 @@ impl OutPtr {
 }
 
 impl QWeight {
-    /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`; `None` when the kernels
-    /// do not apply (another device or format, or a CPU without AVX2).
+    /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`; `None` when candle's
+    /// `QMatMul` should run it (another device or format, a CPU without AVX2, or a shape candle
+    /// repacks: [`use_own_kernels`]).
     pub fn from_qtensor(q: &QTensor) -> Result<Option<QWeight>> {
         if !matches!(q.device(), Device::Cpu) || !kernels_available() {
             return Ok(None);
@@ -130,7 +169,7 @@ impl QWeight {
         let Ok((rows, cols)) = q.shape().dims2() else {
             return Ok(None);
         };
-        if cols % kind.block_elems() != 0 {
+        if cols % kind.block_elems() != 0 || !use_own_kernels(kind, rows, cols) {
             return Ok(None);
         }
         let data = q.data()?.into_owned();

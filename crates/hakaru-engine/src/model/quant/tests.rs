@@ -258,3 +258,23 @@ fn forward_many_equals_each_forward() {
         }
     }
 }
+
+/// The split between these kernels and candle's repacked ones follows candle's own rule.
+#[test]
+fn own_kernels_take_what_candle_does_not_repack() {
+    if skip() || std::env::var("HAKARU_QUANT_KERNELS").is_ok() {
+        return;
+    }
+    // candle repacks none of these: Q5_0/Q4_0 at all, K-quants and Q8_0 not at 896 columns.
+    assert!(use_own_kernels(QKind::Q5_0, 4864, 4096));
+    assert!(use_own_kernels(QKind::Q4_0, 4864, 4096));
+    assert!(use_own_kernels(QKind::Q8_0, 4864, 896));
+    // Output counts that are not a multiple of 16 are not repacked either.
+    assert!(use_own_kernels(QKind::Q4K, 100, 4096));
+    // K-quants of tile-friendly shapes go to candle on every AVX2 CPU.
+    assert!(!use_own_kernels(QKind::Q4K, 896, 4864));
+    assert!(!use_own_kernels(QKind::Q6K, 4096, 4096));
+    let vnni = is_x86_feature_detected!("avxvnni")
+        || (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"));
+    assert_eq!(use_own_kernels(QKind::Q8_0, 1536, 1536), !vnni);
+}
