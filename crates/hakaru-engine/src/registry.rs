@@ -323,14 +323,16 @@ impl Entry {
         }
         if self.num_attention_heads == 0
             || self.num_key_value_heads == 0
-            || self.num_attention_heads % self.num_key_value_heads != 0
+            || !self
+                .num_attention_heads
+                .is_multiple_of(self.num_key_value_heads)
         {
             return Err(format!(
                 "field `num_key_value_heads`: {} must be at least 1 and divide num_attention_heads = {}",
                 self.num_key_value_heads, self.num_attention_heads
             ));
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(
                 "field `head_dim` is needed: hidden_size is not a multiple of num_attention_heads"
                     .into(),

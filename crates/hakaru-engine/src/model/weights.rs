@@ -376,7 +376,7 @@ impl SyntheticSource {
 /// K-quant models do the same, so they hold what a real GGUF of that shape holds (Qwen2.5-0.5B's
 /// hidden size 896 is not a multiple of 256). `None`: no quantized type fits; kept dense.
 fn fitting_type(q: GgmlDType, cols: usize) -> Option<GgmlDType> {
-    if cols % q.block_size() == 0 {
+    if cols.is_multiple_of(q.block_size()) {
         return Some(q);
     }
     let fallback = match q {
@@ -386,7 +386,8 @@ fn fitting_type(q: GgmlDType, cols: usize) -> Option<GgmlDType> {
         GgmlDType::Q6K => GgmlDType::Q8_0,
         _ => return None,
     };
-    (cols % fallback.block_size() == 0).then_some(fallback)
+    cols.is_multiple_of(fallback.block_size())
+        .then_some(fallback)
 }
 
 impl WeightSource for SyntheticSource {

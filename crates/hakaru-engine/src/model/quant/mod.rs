@@ -68,7 +68,7 @@ pub fn use_own_kernels(kind: QKind, rows: usize, cols: usize) -> bool {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let tiles = cols % 256 == 0 && rows % 16 == 0;
+        let tiles = cols.is_multiple_of(256) && rows.is_multiple_of(16);
         let vnni = is_x86_feature_detected!("avxvnni")
             || (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"));
         !match kind {
@@ -177,7 +177,7 @@ impl QWeight {
     }
 
     pub fn from_bytes(kind: QKind, rows: usize, cols: usize, data: Vec<u8>) -> Result<QWeight> {
-        if cols % kind.block_elems() != 0
+        if !cols.is_multiple_of(kind.block_elems())
             || data.len() != rows * cols / kind.block_elems() * kind.block_bytes()
         {
             return Err(Error::Other(format!(
@@ -243,7 +243,7 @@ impl QWeight {
     /// `x Wᵀ` for `x` of `m × cols` values (row-major) into `out` (`m × rows`).
     pub fn matmul(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
         let (k, n) = (self.cols, self.rows);
-        if x.len() % k != 0 || out.len() != x.len() / k * n {
+        if !x.len().is_multiple_of(k) || out.len() != x.len() / k * n {
             return Err(Error::Other(format!(
                 "quantized matmul: input of {} values is not a whole number of {k}-wide rows, or the output ({}) does not fit",
                 x.len(),

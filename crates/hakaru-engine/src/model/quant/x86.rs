@@ -282,11 +282,13 @@ unsafe fn dot_q4k_row<const R: usize>(
         let mut sumi = [_mm256_setzero_si256(); R];
         let qs = blk.as_ptr().add(16);
         for j in 0..4 {
-            let sl =
-                _mm256_shuffle_epi8(scales, _mm256_set1_epi16(((4 * j + 1) << 8 | 4 * j) as i16));
+            let sl = _mm256_shuffle_epi8(
+                scales,
+                _mm256_set1_epi16((((4 * j + 1) << 8) | (4 * j)) as i16),
+            );
             let sh = _mm256_shuffle_epi8(
                 scales,
-                _mm256_set1_epi16(((4 * j + 3) << 8 | (4 * j + 2)) as i16),
+                _mm256_set1_epi16((((4 * j + 3) << 8) | (4 * j + 2)) as i16),
             );
             let q4 = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
             let q4l = _mm256_and_si256(q4, m4);
