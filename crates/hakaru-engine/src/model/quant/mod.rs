@@ -501,12 +501,12 @@ impl QWeight {
         // holds cols/block_elems whole blocks and each activation row cols quants.
         unsafe {
             match self.kind {
-                QKind::Q8_0 if self.vnni => x86_vnni::dot_q8_0::<RW, RX>(w, act, rows),
-                QKind::Q4_0 if self.vnni => x86_vnni::dot_q4_0::<RW, RX>(w, act, rows),
-                QKind::Q5_0 if self.vnni => x86_vnni::dot_q5_0::<RW, RX>(w, act, rows),
-                QKind::Q8_0 => x86::dot_q8_0::<RW, RX>(w, act, rows),
-                QKind::Q4_0 => x86::dot_q4_0::<RW, RX>(w, act, rows),
-                QKind::Q5_0 => x86::dot_q5_0::<RW, RX>(w, act, rows),
+                QKind::Q8_0 if self.vnni => x86_vnni::dot_32::<x86::Q80, RW, RX>(w, act, rows),
+                QKind::Q4_0 if self.vnni => x86_vnni::dot_32::<x86::Q40, RW, RX>(w, act, rows),
+                QKind::Q5_0 if self.vnni => x86_vnni::dot_32::<x86::Q50, RW, RX>(w, act, rows),
+                QKind::Q8_0 => x86::dot_32::<x86::Q80, RW, RX>(w, act, rows),
+                QKind::Q4_0 => x86::dot_32::<x86::Q40, RW, RX>(w, act, rows),
+                QKind::Q5_0 => x86::dot_32::<x86::Q50, RW, RX>(w, act, rows),
                 QKind::Q4K => x86::dot_q4k::<RW, RX>(w, act, rows),
                 QKind::Q6K => x86::dot_q6k::<RW, RX>(w, act, rows),
             }

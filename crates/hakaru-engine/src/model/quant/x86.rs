@@ -122,48 +122,79 @@ pub(super) fn prefetch_distance(tile_bytes: usize) -> usize {
     tile_bytes
 }
 
-fn ptrs<const RW: usize>(w: [&[u8]; RW]) -> [*const u8; RW] {
+pub(super) fn ptrs<const RW: usize>(w: [&[u8]; RW]) -> [*const u8; RW] {
     std::array::from_fn(|i| w[i].as_ptr())
 }
 
+/// A 32-value weight format as the AVX2 and VNNI tiles read it: `unpack` turns the block at a
+/// pointer into (scale, 32 signed quants).
+pub(super) trait Block32 {
+    const BYTES: usize;
+    /// # Safety
+    /// `blk` points at a whole block, on a CPU with AVX2/FMA/F16C.
+    unsafe fn unpack(blk: *const u8) -> (f32, __m256i);
+}
+
+pub(super) struct Q80;
+pub(super) struct Q40;
+pub(super) struct Q50;
+
+impl Block32 for Q80 {
+    const BYTES: usize = 34;
+    #[inline(always)]
+    unsafe fn unpack(blk: *const u8) -> (f32, __m256i) {
+        unpack_q8_0(blk)
+    }
+}
+
+impl Block32 for Q40 {
+    const BYTES: usize = 18;
+    #[inline(always)]
+    unsafe fn unpack(blk: *const u8) -> (f32, __m256i) {
+        unpack_q4_0(blk)
+    }
+}
+
+impl Block32 for Q50 {
+    const BYTES: usize = 22;
+    #[inline(always)]
+    unsafe fn unpack(blk: *const u8) -> (f32, __m256i) {
+        unpack_q5_0(blk)
+    }
+}
+
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q8_0<const RW: usize, const RX: usize>(
-    w: [&[u8]; RW],
-    x: &Act,
-    rows: [usize; RX],
-) -> [[f32; RX]; RW] {
-    tile_32(w[0].len() / 34, 34, ptrs(w), x, rows, |p, b| {
-        let blk = p.add(34 * b);
-        (f16_to_f32(blk), load(blk.add(2) as *const i8))
-    })
+unsafe fn unpack_q8_0(blk: *const u8) -> (f32, __m256i) {
+    (f16_to_f32(blk), load(blk.add(2) as *const i8))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q4_0(blk: *const u8) -> (f32, __m256i) {
+    (
+        f16_to_f32(blk),
+        _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8)),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_q5_0(blk: *const u8) -> (f32, __m256i) {
+    let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+    // q − 16: where the fifth bit is clear the nibble minus 16 is the nibble with 0xF0 set.
+    let hi = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(0xF0u8 as i8));
+    (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q4_0<const RW: usize, const RX: usize>(
+pub unsafe fn dot_32<F: Block32, const RW: usize, const RX: usize>(
     w: [&[u8]; RW],
     x: &Act,
     rows: [usize; RX],
 ) -> [[f32; RX]; RW] {
-    let eight = _mm256_set1_epi8(8);
-    tile_32(w[0].len() / 18, 18, ptrs(w), x, rows, |p, b| {
-        let blk = p.add(18 * b);
-        (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight))
-    })
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
-    w: [&[u8]; RW],
-    x: &Act,
-    rows: [usize; RX],
-) -> [[f32; RX]; RW] {
-    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
-    tile_32(w[0].len() / 22, 22, ptrs(w), x, rows, |p, b| {
-        let blk = p.add(22 * b);
-        let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
-        // q − 16: where the fifth bit is clear the nibble minus 16 is the nibble with 0xF0 set.
-        let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
-        (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
+    tile_32(w[0].len() / F::BYTES, F::BYTES, ptrs(w), x, rows, |p, b| {
+        F::unpack(p.add(F::BYTES * b))
     })
 }
 

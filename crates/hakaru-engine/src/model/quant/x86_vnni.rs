@@ -15,7 +15,7 @@
 use std::arch::x86_64::*;
 
 use super::formats::Act;
-use super::x86::{bits_to_bytes, f16_to_f32, load, nibbles, prefetch_distance};
+use super::x86::{load, prefetch_distance, ptrs, Block32, Q40, Q50, Q80};
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
@@ -94,44 +94,14 @@ unsafe fn tile<const RW: usize, const RX: usize>(
     out
 }
 
-fn ptrs<const RW: usize>(w: [&[u8]; RW]) -> [*const u8; RW] {
-    std::array::from_fn(|i| w[i].as_ptr())
-}
-
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-pub unsafe fn dot_q8_0<const RW: usize, const RX: usize>(
+pub unsafe fn dot_32<F: Block32, const RW: usize, const RX: usize>(
     w: [&[u8]; RW],
     x: &Act,
     rows: [usize; RX],
 ) -> [[f32; RX]; RW] {
-    tile(w[0].len() / 34, 34, ptrs(w), x, rows, |blk| {
-        (f16_to_f32(blk), load(blk.add(2) as *const i8))
-    })
-}
-
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-pub unsafe fn dot_q4_0<const RW: usize, const RX: usize>(
-    w: [&[u8]; RW],
-    x: &Act,
-    rows: [usize; RX],
-) -> [[f32; RX]; RW] {
-    let eight = _mm256_set1_epi8(8);
-    tile(w[0].len() / 18, 18, ptrs(w), x, rows, |blk| {
-        (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight))
-    })
-}
-
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-pub unsafe fn dot_q5_0<const RW: usize, const RX: usize>(
-    w: [&[u8]; RW],
-    x: &Act,
-    rows: [usize; RX],
-) -> [[f32; RX]; RW] {
-    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
-    tile(w[0].len() / 22, 22, ptrs(w), x, rows, |blk| {
-        let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
-        let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
-        (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
+    tile(w[0].len() / F::BYTES, F::BYTES, ptrs(w), x, rows, |blk| {
+        F::unpack(blk)
     })
 }
 
@@ -236,32 +206,33 @@ pub unsafe fn prepare(kind: super::QKind, rows: &[&[u8]], npairs: usize, out: &m
         }
         return;
     }
-    let eight = _mm256_set1_epi8(8);
-    let f0 = _mm256_set1_epi8(0xF0u8 as i8);
-    let bb = kind.block_bytes();
-    let block = |blk: *const u8| -> (f32, __m256i) {
-        match kind {
-            super::QKind::Q8_0 => (f16_to_f32(blk), load(blk.add(2) as *const i8)),
-            super::QKind::Q4_0 => (f16_to_f32(blk), _mm256_sub_epi8(nibbles(blk.add(2)), eight)),
-            _ => {
-                let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
-                let hi = _mm256_andnot_si256(bits_to_bytes(qh), f0);
-                (f16_to_f32(blk), _mm256_or_si256(nibbles(blk.add(6)), hi))
-            }
-        }
-    };
+    match kind {
+        super::QKind::Q8_0 => prepare_32::<Q80>(rows, npairs, out, store),
+        super::QKind::Q4_0 => prepare_32::<Q40>(rows, npairs, out, store),
+        _ => prepare_32::<Q50>(rows, npairs, out, store),
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn prepare_32<F: Block32>(
+    rows: &[&[u8]],
+    npairs: usize,
+    out: &mut [u8],
+    store: impl Fn(*mut u8, __m512i, __m512),
+) {
     for (r, row) in rows.iter().enumerate() {
-        let nb = row.len() / bb;
+        let nb = row.len() / F::BYTES;
         for p in 0..npairs {
-            let (d0, w0) = block(row.as_ptr().add(bb * 2 * p));
+            let (d0, w0) = F::unpack(row.as_ptr().add(F::BYTES * 2 * p));
             let (d1, w1) = if 2 * p + 1 < nb {
-                block(row.as_ptr().add(bb * (2 * p + 1)))
+                F::unpack(row.as_ptr().add(F::BYTES * (2 * p + 1)))
             } else {
                 (0.0, _mm256_setzero_si256())
             };
             let wv = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
             store(
-                out.as_mut_ptr().add((r * npairs + p) * rec),
+                out.as_mut_ptr().add((r * npairs + p) * 192),
                 wv,
                 halves(d0, d1),
             );
