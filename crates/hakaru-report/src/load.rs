@@ -129,65 +129,24 @@ pub fn read_record(path: &Path) -> Result<RunRecord, ReportError> {
 
 /// Read `samples.jsonl`: the samples and notes about what was skipped. A missing file is no
 /// samples (the caller says so); a torn last line is skipped with a note; a bad line before the
-/// last is an error naming its line.
+/// last is an error naming its line ([`hakaru_types::jsonl::parse_sample_lines`]).
 pub fn read_samples(path: &Path) -> Result<(Vec<SampleRecord>, Vec<String>), ReportError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(io_err(path, "cannot read", e)),
     };
-    let mut samples = Vec::new();
-    let mut notes = Vec::new();
-    let mut start = 0usize;
-    let mut line_no = 0usize;
-    while start < bytes.len() {
-        line_no += 1;
-        let (end, complete) = match bytes[start..].iter().position(|&b| b == b'\n') {
-            Some(i) => (start + i, true),
-            None => (bytes.len(), false),
-        };
-        let line = &bytes[start..end];
-        let next = end + complete as usize;
-        let is_last = next >= bytes.len();
-        start = next;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            if complete {
-                continue;
-            }
-            break;
-        }
-        let torn = |why: String| {
+    let read = hakaru_types::jsonl::parse_sample_lines(&bytes)
+        .map_err(|b| bad(path, Some(b.line), b.msg))?;
+    let notes = read
+        .torn
+        .map(|(line, why)| {
             format!(
-                "{}:{line_no}: last line skipped ({why}; a write cut short)",
+                "{}:{line}: last line skipped ({why}; a write cut short)",
                 path.display()
             )
-        };
-        if !complete {
-            notes.push(torn("no newline".into()));
-            break;
-        }
-        let value: serde_json::Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(e) if is_last => {
-                notes.push(torn(format!("not JSON: {e}")));
-                break;
-            }
-            Err(e) => return Err(bad(path, Some(line_no), format!("not JSON: {e}"))),
-        };
-        match serde_json::from_value::<SampleRecord>(value) {
-            Ok(rec) => samples.push(rec),
-            Err(e) if is_last => {
-                notes.push(torn(format!("not a sample record: {e}")));
-                break;
-            }
-            Err(e) => {
-                return Err(bad(
-                    path,
-                    Some(line_no),
-                    format!("not a sample record: {e}"),
-                ))
-            }
-        }
-    }
-    Ok((samples, notes))
+        })
+        .into_iter()
+        .collect();
+    Ok((read.samples, notes))
 }

@@ -63,66 +63,26 @@ impl SampleWriter {
 }
 
 /// What reading `samples.jsonl` found.
-#[derive(Debug, Default)]
-pub struct ReadSamples {
-    pub samples: Vec<SampleRecord>,
-    /// Byte length of the complete, valid lines (where a torn tail starts).
-    pub valid_len: u64,
-    /// A torn last line: its 1-based line number and why it is not a sample.
-    pub torn: Option<(usize, String)>,
-}
+pub type ReadSamples = hakaru_types::jsonl::SampleLines;
 
-/// Read `samples.jsonl`. A last line that lacks its newline or is not a sample record is reported
-/// in [`ReadSamples::torn`] (a write cut short); a bad line before the last is an error naming
-/// its line, since the file was damaged otherwise than by an interrupted append. A missing file
-/// reads as empty.
+/// Read `samples.jsonl` ([`hakaru_types::jsonl::parse_sample_lines`]). A torn last line is
+/// reported in `torn` (a write cut short); a bad line before the last is an error naming its
+/// line, since the file was damaged otherwise than by an interrupted append. A missing file reads
+/// as empty.
 pub fn read_samples(path: &Path) -> Result<ReadSamples, RunError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadSamples::default()),
         Err(e) => return Err(io_err(path, "cannot read", e)),
     };
-    let mut out = ReadSamples::default();
-    let mut start = 0usize;
-    let mut line_no = 0usize;
-    while start < bytes.len() {
-        line_no += 1;
-        let (end, complete) = match bytes[start..].iter().position(|&b| b == b'\n') {
-            Some(i) => (start + i, true),
-            None => (bytes.len(), false),
-        };
-        let line = &bytes[start..end];
-        let next = end + complete as usize;
-        let is_last = next >= bytes.len();
-        if !complete {
-            out.torn = Some((
-                line_no,
-                "the last line has no newline (a write cut short)".into(),
-            ));
-            break;
-        }
-        match serde_json::from_slice::<SampleRecord>(line) {
-            Ok(rec) => {
-                out.samples.push(rec);
-                out.valid_len = next as u64;
-            }
-            Err(e) if is_last => {
-                out.torn = Some((line_no, format!("the last line is not a sample record: {e}")));
-                break;
-            }
-            Err(e) => {
-                return Err(RunError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    msg: format!(
-                        "not a sample record ({e}); the file is damaged before its last line, so what ran cannot be told; start a new run"
-                    ),
-                })
-            }
-        }
-        start = next;
-    }
-    Ok(out)
+    hakaru_types::jsonl::parse_sample_lines(&bytes).map_err(|b| RunError::Corrupt {
+        path: path.to_path_buf(),
+        line: b.line,
+        msg: format!(
+            "{}; the file is damaged before its last line, so what ran cannot be told; start a new run",
+            b.msg
+        ),
+    })
 }
 
 /// Cut `samples.jsonl` back to its complete lines (dropping a torn last line), durably.

@@ -6,6 +6,8 @@
 //! test) and `SCHEMA_VERSION` is bumped whenever their meaning changes; frozen result files of
 //! every earlier version stay loadable (tests/frozen).
 
+pub mod jsonl;
+
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
