@@ -106,6 +106,57 @@ fn f32_logits_match_past_position_1024() {
     }
 }
 
+/// Logits of feeding `ids` one token per forward pass (the decoding step), row per position.
+fn stepwise_logits(m: &LoadedModel, ids: &[u32]) -> Vec<Vec<f32>> {
+    let mut cache = m.transformer.new_cache();
+    ids.iter()
+        .map(|&id| {
+            m.transformer
+                .forward(&[id], &mut cache, Logits::Last)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+                .remove(0)
+        })
+        .collect()
+}
+
+/// One token at a time, as generation runs (on the CPU in f32 that is the decoding step of
+/// `model/decode.rs`, not the general pass), including positions past 1024 where the step's
+/// attention runs its heads in parallel; and the same for the Q8_0 files against their own
+/// whole-sequence pass.
+#[test]
+fn token_by_token_decoding_matches_transformers() {
+    for name in MODELS {
+        let g = Golden::load(name);
+        let m = load(name, DType::F32);
+        let d = max_abs_diff(
+            &stepwise_logits(&m, &g.ids("short.ids")),
+            &g.rows("short.logits.f32"),
+        );
+        assert!(d < 1e-4, "{name}: stepwise f32 logits differ by {d}");
+        let all = stepwise_logits(&m, &g.ids("long.ids"));
+        let d = max_abs_diff(
+            &pick(&all, &g.ids("long.positions")),
+            &g.rows("long.logits.f32"),
+        );
+        assert!(
+            d < 1e-4,
+            "{name}: stepwise f32 logits past 1024 differ by {d}"
+        );
+        let path = root()
+            .join("fixtures/gguf")
+            .join(format!("{name}-q8_0.gguf"));
+        let q = load_gguf(&path, None, &LoadOptions::default()).unwrap();
+        let ids = g.ids("short.ids");
+        let d = max_abs_diff(&stepwise_logits(&q, &ids), &all_logits(&q, &ids));
+        assert!(
+            d < 1e-3,
+            "{name}: stepwise Q8_0 logits differ from the whole pass by {d}"
+        );
+    }
+}
+
 /// The standard deviation of a model's f32 logits: the scale half-precision bounds are set in.
 fn logit_sigma(g: &Golden) -> f32 {
     let rows = g.rows("short.logits.f32");

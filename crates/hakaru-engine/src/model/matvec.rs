@@ -20,7 +20,7 @@ const ROWS_PER_TASK: usize = 32;
 
 /// Eight independent partial sums so the compiler vectorizes and pipelines the loop.
 #[inline]
-fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+pub(crate) fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (wc, wr) = w.split_at(w.len() / 8 * 8);
     let (xc, xr) = x.split_at(wc.len());

@@ -15,6 +15,7 @@
 //! The weights come from a [`weights::WeightSource`]: safetensors, GGUF or synthetic.
 
 pub mod cache;
+mod decode;
 pub mod matvec;
 pub mod quant;
 pub mod rope;
@@ -460,18 +461,34 @@ impl Transformer {
 
     /// Run `ids` at positions `cache.len()..`, appending to the cache. Returns f32 logits of shape
     /// `(ids.len(), vocab)` for [`Logits::All`] or `(1, vocab)` for [`Logits::Last`].
+    ///
+    /// The pass runs on a thread of rayon's pool, so that its parallel parts find the other
+    /// threads awake instead of waking them from the calling thread and sleeping meanwhile
+    /// (measured in benches/README.md). One token on the CPU in f32 takes
+    /// [`Transformer::decode_step`].
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
+        if rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.forward(ids, cache, which));
+        }
+        match ids {
+            [id] if self.has_decode_step() => {
+                self.check_ids(ids, cache.len())?;
+                self.decode_step(*id, cache)
+            }
+            _ => self.forward_general(ids, cache, which),
+        }
+    }
+
+    fn check_ids(&self, ids: &[u32], offset: usize) -> Result<()> {
         if ids.is_empty() {
             return Err(crate::Error::Other(
                 "forward pass called with no tokens".into(),
             ));
         }
-        let offset = cache.len();
-        let t = ids.len();
-        if offset + t > self.rope.max_positions() {
+        if offset + ids.len() > self.rope.max_positions() {
             return Err(crate::Error::Resource(format!(
                 "sequence of {} tokens exceeds the model's {} positions (max_position_embeddings)",
-                offset + t,
+                offset + ids.len(),
                 self.rope.max_positions()
             )));
         }
@@ -481,6 +498,14 @@ impl Transformer {
                 self.config.vocab_size
             )));
         }
+        Ok(())
+    }
+
+    /// Any number of tokens through candle operations.
+    fn forward_general(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
+        self.check_ids(ids, cache.len())?;
+        let offset = cache.len();
+        let t = ids.len();
         let ids_t = Tensor::new(ids, &self.device)?;
         let mut x = self.embed.forward(&ids_t, self.dtype)?;
         // One causal mask for every layer; a single new token attends to everything cached.

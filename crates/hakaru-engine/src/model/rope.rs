@@ -112,6 +112,33 @@ impl Rope {
         self.max_positions
     }
 
+    /// The cos and sin rows of position `pos` (`head_dim / 2` values each), in f32.
+    pub fn tables_at(&self, pos: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let row = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.get(pos)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        };
+        Ok((row(&self.cos)?, row(&self.sin)?))
+    }
+
+    /// Rotate one head's `d` values in place with the tables of [`Rope::tables_at`], as
+    /// [`Rope::apply`] rotates a position (candle's `rope` / `rope_i` arithmetic).
+    pub fn rotate(&self, x: &mut [f32], cos: &[f32], sin: &[f32]) {
+        let half = x.len() / 2;
+        if self.interleaved {
+            for i in 0..half {
+                let (a, b) = (x[2 * i], x[2 * i + 1]);
+                x[2 * i] = a * cos[i] - b * sin[i];
+                x[2 * i + 1] = a * sin[i] + b * cos[i];
+            }
+        } else {
+            for i in 0..half {
+                let (a, b) = (x[i], x[i + half]);
+                x[i] = a * cos[i] - b * sin[i];
+                x[i + half] = a * sin[i] + b * cos[i];
+            }
+        }
+    }
+
     /// Rotate `(1, heads, t, d)` queries or keys standing at positions `offset..offset+t`.
     pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
         let t = x.dim(2)?;

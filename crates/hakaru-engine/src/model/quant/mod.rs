@@ -266,12 +266,17 @@ impl QWeight {
             return Ok(());
         }
         let act = quantize_rows(self.kind.act(), x, k);
+        if m == 1 {
+            decode_tasks(n.div_ceil(per_task), |c| {
+                let j0 = c * per_task;
+                self.tiles::<4, 1>(j0..(j0 + per_task).min(n), 0..1, &act, ptr);
+            });
+            return Ok(());
+        }
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
-            if m == 1 {
-                self.tiles::<4, 1>(j0..j1, 0..m, &act, ptr);
-            } else {
+            {
                 match self.kind {
                     // 4 × 4: sixteen 512-bit accumulators of the 32 registers (measured best
                     // of 2×4, 4×4, 2×8, 4×8 on the gate projection of Qwen2.5-0.5B).
@@ -550,9 +555,8 @@ impl QWeight {
 }
 
 /// `x Wᵢᵀ` for several weights taking the same input (q/k/v, gate/up), each as
-/// [`QWeight::forward`] would give it. For one row (decoding) the input is quantized once per
-/// activation format and all the weights' row blocks run in one parallel region, so the threads
-/// meet once instead of once per weight; otherwise each weight runs on its own.
+/// [`QWeight::forward`] would give it. For one row (decoding) see [`matvec_many`]; otherwise
+/// each weight runs on its own.
 pub fn forward_many(ws: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
     let (m, k) = x.dims2()?;
     if m != 1 || ws.iter().any(|w| w.cols != k) {
@@ -567,35 +571,8 @@ pub fn forward_many(ws: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
                 "quantized projection needs a contiguous f32 input on the CPU".into(),
             ));
         };
-        let x = &v[o..o + k];
-        let acts: Vec<(ActKind, Act)> = [ActKind::Q8_0, ActKind::Q8K]
-            .into_iter()
-            .filter(|a| ws.iter().any(|w| w.kind.act() == *a))
-            .map(|a| (a, quantize_rows(a, x, k)))
-            .collect();
-        let threads = rayon::current_num_threads().max(1);
-        let total: usize = ws.iter().map(|w| w.rows).sum();
-        let per_task = (total / (threads * 8)).clamp(4, 256);
-        // (weight, first row, last row) for every task of every weight.
-        let tasks: Vec<(usize, usize, usize)> = ws
-            .iter()
-            .enumerate()
-            .flat_map(|(i, w)| {
-                (0..w.rows)
-                    .step_by(per_task)
-                    .map(move |j| (i, j, (j + per_task).min(w.rows)))
-            })
-            .collect();
-        let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
-        tasks.into_par_iter().for_each(|(i, j0, j1)| {
-            let w = ws[i];
-            let act = &acts
-                .iter()
-                .find(|a| a.0 == w.kind.act())
-                .expect("quantized above")
-                .1;
-            w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
-        });
+        let mut slots: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+        matvec_many(ws, &v[o..o + k], &mut slots)?;
     }
     outs.into_iter()
         .zip(ws)
@@ -608,6 +585,63 @@ pub fn forward_many(ws: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
             })
         })
         .collect()
+}
+
+/// One row `x` against several weights of the same width: `outs[i] = x Wᵢᵀ`. The input is
+/// quantized once per activation format and all the weights' row blocks run in one parallel
+/// region, so the threads meet once instead of once per weight.
+pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Result<()> {
+    let k = x.len();
+    if ws.len() != outs.len()
+        || ws
+            .iter()
+            .zip(outs.iter())
+            .any(|(w, o)| w.cols != k || o.len() != w.rows)
+    {
+        return Err(Error::Other(format!(
+            "quantized projections: a {k}-value input or an output does not fit the weights"
+        )));
+    }
+    let acts: Vec<(ActKind, Act)> = [ActKind::Q8_0, ActKind::Q8K]
+        .into_iter()
+        .filter(|a| ws.iter().any(|w| w.kind.act() == *a))
+        .map(|a| (a, quantize_rows(a, x, k)))
+        .collect();
+    let threads = rayon::current_num_threads().max(1);
+    let total: usize = ws.iter().map(|w| w.rows).sum();
+    let per_task = (total / (threads * 8)).clamp(4, 256);
+    // (weight, first row, last row) for every task of every weight.
+    let tasks: Vec<(usize, usize, usize)> = ws
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| {
+            (0..w.rows)
+                .step_by(per_task)
+                .map(move |j| (i, j, (j + per_task).min(w.rows)))
+        })
+        .collect();
+    let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
+    decode_tasks(tasks.len(), |t| {
+        let (i, j0, j1) = tasks[t];
+        let w = ws[i];
+        let act = &acts
+            .iter()
+            .find(|a| a.0 == w.kind.act())
+            .expect("quantized above")
+            .1;
+        w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
+    });
+    Ok(())
+}
+
+/// Run `f(0)..f(n)` on every thread for one decoding row's projections: on candle's barrier
+/// pool (`candle_core::utils::barrier_pool`, sized like rayon's from `RAYON_NUM_THREADS`),
+/// whose threads spin for a while after each call before parking, and whose caller takes a
+/// share. Between a decoding step's projections there are only microseconds of other work;
+/// rayon's idle threads go to sleep in such gaps and each projection began by waking them
+/// (a futex call and a context switch per thread, measured in benches/README.md).
+fn decode_tasks(n: usize, f: impl Fn(usize) + Sync) {
+    candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
 }
 
 /// Quantize activation rows, in parallel when there are many.
