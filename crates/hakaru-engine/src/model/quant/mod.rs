@@ -267,7 +267,7 @@ impl QWeight {
         }
         let act = quantize_rows(self.kind.act(), x, k);
         if m == 1 {
-            decode_tasks(n.div_ceil(per_task), |c| {
+            super::matvec::one_row_tasks(n.div_ceil(per_task), |c| {
                 let j0 = c * per_task;
                 self.tiles::<4, 1>(j0..(j0 + per_task).min(n), 0..1, &act, ptr);
             });
@@ -621,7 +621,7 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         })
         .collect();
     let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
-    decode_tasks(tasks.len(), |t| {
+    super::matvec::one_row_tasks(tasks.len(), |t| {
         let (i, j0, j1) = tasks[t];
         let w = ws[i];
         let act = &acts
@@ -632,16 +632,6 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
     });
     Ok(())
-}
-
-/// Run `f(0)..f(n)` on every thread for one decoding row's projections: on candle's barrier
-/// pool (`candle_core::utils::barrier_pool`, sized like rayon's from `RAYON_NUM_THREADS`),
-/// whose threads spin for a while after each call before parking, and whose caller takes a
-/// share. Between a decoding step's projections there are only microseconds of other work;
-/// rayon's idle threads go to sleep in such gaps and each projection began by waking them
-/// (a futex call and a context switch per thread, measured in benches/README.md).
-fn decode_tasks(n: usize, f: impl Fn(usize) + Sync) {
-    candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
 }
 
 /// Quantize activation rows, in parallel when there are many.
