@@ -15,7 +15,7 @@
 use std::arch::x86_64::*;
 
 use super::formats::Act;
-use super::x86::{load, prefetch_distance, ptrs, Block32, Q40, Q50, Q80};
+use super::x86::{f16_to_f32, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80};
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
@@ -103,6 +103,150 @@ pub unsafe fn dot_32<F: Block32, const RW: usize, const RX: usize>(
     tile(w[0].len() / F::BYTES, F::BYTES, ptrs(w), x, rows, |blk| {
         F::unpack(blk)
     })
+}
+
+/// A 32-value format whose quants are unsigned with a fixed offset (`w = d·(q − OFFSET)`), for
+/// [`dot_unsigned`].
+pub(super) trait Unsigned32: Block32 {
+    const OFFSET: i8;
+    /// The scales and quants of the two blocks at `p` and `p + BYTES`: both scales as halves of
+    /// a 512-bit vector, the 64 quants `q` as unsigned bytes.
+    ///
+    /// # Safety
+    /// `p` points at two whole blocks, on a CPU with the features of this module.
+    unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i);
+    /// (scale, the 32 quants `q` as unsigned bytes) of the block at `blk`.
+    ///
+    /// # Safety
+    /// As [`Unsigned32::unpack_pair`], one block.
+    unsafe fn unpack_unsigned(blk: *const u8) -> (f32, __m256i);
+}
+
+/// The f16 scales at `a` and `b` as the low and high halves of a 512-bit vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn scales_pair(a: *const u8, b: *const u8) -> __m512 {
+    let h = u16::from_le_bytes([*a, *a.add(1)]) as u32
+        | (u16::from_le_bytes([*b, *b.add(1)]) as u32) << 16;
+    let f = _mm_cvtph_ps(_mm_cvtsi32_si128(h as i32));
+    let idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f))
+}
+
+/// The nibbles of the 16 bytes at `a` and at `b`, as one block each (low nibbles first).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn nibbles_pair(a: *const u8, b: *const u8) -> __m512i {
+    let y = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(a as *const __m128i)),
+        _mm_loadu_si128(b as *const __m128i),
+        1,
+    );
+    let z = _mm512_castsi256_si512(y);
+    // 128-bit lanes [a, a, b, b], the second copy of each shifted down by 4.
+    let z = _mm512_shuffle_i64x2::<0b01_01_00_00>(z, z);
+    let f = 0x0004_0004_0004_0004;
+    let z = _mm512_srlv_epi16(z, _mm512_set_epi64(f, f, 0, 0, f, f, 0, 0));
+    _mm512_and_si512(z, _mm512_set1_epi8(0xF))
+}
+
+#[inline(always)]
+unsafe fn read_u32(p: *const u8) -> u32 {
+    u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
+}
+
+impl Unsigned32 for Q40 {
+    const OFFSET: i8 = 8;
+    #[inline(always)]
+    unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i) {
+        let q = p.add(<Self as Block32>::BYTES);
+        (scales_pair(p, q), nibbles_pair(p.add(2), q.add(2)))
+    }
+    #[inline(always)]
+    unsafe fn unpack_unsigned(blk: *const u8) -> (f32, __m256i) {
+        (f16_to_f32(blk), nibbles(blk.add(2)))
+    }
+}
+
+impl Unsigned32 for Q50 {
+    const OFFSET: i8 = 16;
+    #[inline(always)]
+    unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i) {
+        let q = p.add(<Self as Block32>::BYTES);
+        let nib = nibbles_pair(p.add(6), q.add(6));
+        // The fifth bit of quant j is bit j of its block's qh: +16 under that mask.
+        let qh = read_u32(p.add(2)) as u64 | (read_u32(q.add(2)) as u64) << 32;
+        (
+            scales_pair(p, q),
+            _mm512_mask_add_epi8(nib, qh, nib, _mm512_set1_epi8(0x10)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn unpack_unsigned(blk: *const u8) -> (f32, __m256i) {
+        let nib = nibbles(blk.add(6));
+        (
+            f16_to_f32(blk),
+            _mm256_mask_add_epi8(nib, read_u32(blk.add(2)), nib, _mm256_set1_epi8(0x10)),
+        )
+    }
+}
+
+/// One activation row against `RW` weight rows of Q4_0 or Q5_0 (a decoding step). Their quants
+/// are unsigned before the offset, so `vpdpbusd` takes them as they are against the signed
+/// activation (no `x + 128` and no `128·Σw` per weight row), and the offset's share
+/// `−OFFSET·Σx`, which depends only on the activation, is computed once per block pair for all
+/// `RW` rows and used as the starting value of each row's product. Per weight row and block pair
+/// that leaves the unpacking, one `vpdpbusd`, one conversion and two float operations.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
+    w: [&[u8]; RW],
+    a: &Act,
+    row: usize,
+) -> [f32; RW] {
+    let bb = F::BYTES;
+    let nb = w[0].len() / bb;
+    let w = ptrs(w);
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let off = _mm512_set1_epi8(F::OFFSET);
+    let zero = _mm512_setzero_si512();
+    let ahead = prefetch_distance(RW * nb * bb);
+    let mut acc = [_mm512_setzero_ps(); RW];
+    let mut b = 0;
+    while b + 2 <= nb {
+        let x = _mm512_loadu_si512(xq.add(32 * b) as *const _);
+        let start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, x));
+        let dx = halves(*xd.add(b), *xd.add(b + 1));
+        for i in 0..RW {
+            let p = w[i].add(bb * b);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(ahead) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + bb) as *const i8);
+            let (dw, wv) = F::unpack_pair(p);
+            let s = _mm512_dpbusd_epi32(start, wv, x);
+            let scale = _mm512_mul_ps(dw, dx);
+            acc[i] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), acc[i]);
+        }
+        b += 2;
+    }
+    let mut out: [f32; RW] = std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]));
+    if b < nb {
+        // An odd last block, in 256-bit registers.
+        let x = load(xq.add(32 * b));
+        let zero = _mm256_setzero_si256();
+        let start = _mm256_sub_epi32(
+            zero,
+            _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(F::OFFSET), x),
+        );
+        for (i, o) in out.iter_mut().enumerate() {
+            let (d0, wv) = F::unpack_unsigned(w[i].add(bb * b));
+            let v = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(start, wv, x));
+            let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+            let t = _mm_add_ss(t, _mm_movehdup_ps(t));
+            *o += d0 * *xd.add(b) * _mm_cvtss_f32(t);
+        }
+    }
+    out
 }
 
 /// Bytes of one prepared block pair of a weight row: 64 signed quants, 16 f32 scales (one per
