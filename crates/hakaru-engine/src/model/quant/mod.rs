@@ -506,6 +506,10 @@ impl QWeight {
         // holds cols/block_elems whole blocks and each activation row cols quants.
         unsafe {
             match self.kind {
+                QKind::Q8_0 if self.vnni && RX == 1 => {
+                    let y = x86_vnni::dot_unsigned::<x86::Q80, RW>(w, act, rows[0]);
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
                 QKind::Q4_0 if self.vnni && RX == 1 => {
                     let y = x86_vnni::dot_unsigned::<x86::Q40, RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])

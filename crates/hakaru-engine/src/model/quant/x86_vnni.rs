@@ -105,10 +105,10 @@ pub unsafe fn dot_32<F: Block32, const RW: usize, const RX: usize>(
     })
 }
 
-/// A 32-value format whose quants are unsigned with a fixed offset (`w = d·(q − OFFSET)`), for
-/// [`dot_unsigned`].
+/// A 32-value format read as unsigned quants with a fixed offset (`w = d·(q − OFFSET)`), for
+/// [`dot_unsigned`]: Q4_0 and Q5_0 store them so; Q8_0's signed quants become `q + 128`.
 pub(super) trait Unsigned32: Block32 {
-    const OFFSET: i8;
+    const OFFSET: u8;
     /// The scales and quants of the two blocks at `p` and `p + BYTES`: both scales as halves of
     /// a 512-bit vector, the 64 quants `q` as unsigned bytes.
     ///
@@ -155,8 +155,35 @@ unsafe fn read_u32(p: *const u8) -> u32 {
     u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
 }
 
+impl Unsigned32 for Q80 {
+    const OFFSET: u8 = 128;
+    #[inline(always)]
+    unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i) {
+        let q = p.add(<Self as Block32>::BYTES);
+        let w = _mm512_inserti64x4(
+            _mm512_castsi256_si512(load(p.add(2) as *const i8)),
+            load(q.add(2) as *const i8),
+            1,
+        );
+        (
+            scales_pair(p, q),
+            _mm512_xor_si512(w, _mm512_set1_epi8(0x80u8 as i8)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn unpack_unsigned(blk: *const u8) -> (f32, __m256i) {
+        (
+            f16_to_f32(blk),
+            _mm256_xor_si256(
+                load(blk.add(2) as *const i8),
+                _mm256_set1_epi8(0x80u8 as i8),
+            ),
+        )
+    }
+}
+
 impl Unsigned32 for Q40 {
-    const OFFSET: i8 = 8;
+    const OFFSET: u8 = 8;
     #[inline(always)]
     unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i) {
         let q = p.add(<Self as Block32>::BYTES);
@@ -169,7 +196,7 @@ impl Unsigned32 for Q40 {
 }
 
 impl Unsigned32 for Q50 {
-    const OFFSET: i8 = 16;
+    const OFFSET: u8 = 16;
     #[inline(always)]
     unsafe fn unpack_pair(p: *const u8) -> (__m512, __m512i) {
         let q = p.add(<Self as Block32>::BYTES);
@@ -191,9 +218,9 @@ impl Unsigned32 for Q50 {
     }
 }
 
-/// One activation row against `RW` weight rows of Q4_0 or Q5_0 (a decoding step). Their quants
-/// are unsigned before the offset, so `vpdpbusd` takes them as they are against the signed
-/// activation (no `x + 128` and no `128·Σw` per weight row), and the offset's share
+/// One activation row against `RW` weight rows of Q8_0, Q4_0 or Q5_0 (a decoding step). With the
+/// quants unsigned before the offset, `vpdpbusd` takes them against the signed activation as it
+/// is (no `x + 128` and no `128·Σw` per weight row), and the offset's share
 /// `−OFFSET·Σx`, which depends only on the activation, is computed once per block pair for all
 /// `RW` rows and used as the starting value of each row's product. Per weight row and block pair
 /// that leaves the unpacking, one `vpdpbusd`, one conversion and two float operations.
@@ -208,7 +235,7 @@ pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
     let w = ptrs(w);
     let xq = a.row_qs(row).as_ptr();
     let xd = a.row_d(row).as_ptr();
-    let off = _mm512_set1_epi8(F::OFFSET);
+    let off = _mm512_set1_epi8(F::OFFSET as i8);
     let zero = _mm512_setzero_si512();
     let ahead = prefetch_distance(RW * nb * bb);
     let mut acc = [_mm512_setzero_ps(); RW];
@@ -235,7 +262,7 @@ pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
         let zero = _mm256_setzero_si256();
         let start = _mm256_sub_epi32(
             zero,
-            _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(F::OFFSET), x),
+            _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(F::OFFSET as i8), x),
         );
         for (i, o) in out.iter_mut().enumerate() {
             let (d0, wv) = F::unpack_unsigned(w[i].add(bb * b));
