@@ -55,7 +55,7 @@ fn add_bias(b: &Tensor, out: &mut [f32]) -> Result<()> {
 /// `out = x Wᵀ (+ b)` for one row.
 fn project(l: &Linear, x: &[f32], out: &mut Vec<f32>) -> Result<()> {
     match l {
-        Linear::Packed { w, b } => {
+        Linear::Packed { w, b, .. } => {
             out.clear();
             out.resize(w.rows(), 0.0);
             w.matmul(x, out)?;

@@ -42,14 +42,26 @@ pub enum Linear {
         w: QMatMul,
         b: Option<Tensor>,
     },
-    /// GGML blocks computed by hakaru's own CPU kernels ([`quant`]).
+    /// GGML blocks computed by hakaru's own CPU kernels ([`quant`]); `prefill`, when set, is
+    /// candle's `QMatMul` of the same bytes, which runs several rows where it is the faster
+    /// ([`quant::QWeight::own_prefill`]).
     Packed {
         w: Arc<quant::QWeight>,
         b: Option<Tensor>,
+        prefill: Option<QMatMul>,
     },
 }
 
 impl Linear {
+    /// A projection on hakaru's kernels, with candle's for prefill where those are faster.
+    pub fn packed(w: Arc<quant::QWeight>, b: Option<Tensor>) -> Result<Linear> {
+        let prefill = match w.qtensor() {
+            Some(q) if !w.own_prefill() => Some(QMatMul::from_arc(q.clone())?),
+            _ => None,
+        };
+        Ok(Linear::Packed { w, b, prefill })
+    }
+
     /// Bytes of the weight (and bias) as stored: what one token's pass reads of this projection.
     pub fn bytes(&self) -> u64 {
         let dense = |t: &Tensor| (t.elem_count() * t.dtype().size_in_bytes()) as u64;
@@ -62,7 +74,7 @@ impl Linear {
                 },
                 b,
             ),
-            Linear::Packed { w, b } => (w.storage_bytes() as u64, b),
+            Linear::Packed { w, b, .. } => (w.storage_bytes() as u64, b),
         };
         w + b.as_ref().map_or(0, dense)
     }
@@ -75,7 +87,12 @@ impl Linear {
                 None => (x.matmul(&w.t()?)?, b),
             },
             Linear::Quant { w, b } => (w.forward(x)?, b),
-            Linear::Packed { w, b } => (w.forward(x)?, b),
+            Linear::Packed {
+                prefill: Some(q),
+                b,
+                ..
+            } if x.dim(0)? > 1 => (q.forward(x)?, b),
+            Linear::Packed { w, b, .. } => (w.forward(x)?, b),
         };
         Ok(match b {
             Some(b) => y.broadcast_add(b)?,
@@ -93,7 +110,7 @@ impl Linear {
                 _ => None,
             })
             .collect();
-        let ys: Vec<Tensor> = if packed.len() == N && N > 1 {
+        let ys: Vec<Tensor> = if packed.len() == N && N > 1 && x.dim(0)? == 1 {
             let ys = quant::forward_many(&packed, x)?;
             ys.into_iter()
                 .zip(ls)
@@ -137,10 +154,7 @@ impl Embedding {
                 w: QMatMul::from_arc(q.clone())?,
                 b: None,
             },
-            Embedding::Packed(w) => Linear::Packed {
-                w: w.clone(),
-                b: None,
-            },
+            Embedding::Packed(w) => Linear::packed(w.clone(), None)?,
         })
     }
 }

@@ -320,19 +320,21 @@ impl WeightSource for GgufSource {
 
 /// A quantized projection: on hakaru's own kernels where they apply, else candle's `QMatMul`.
 fn quant_linear(w: QTensor, b: Option<Tensor>) -> Result<Linear> {
-    Ok(match QWeight::from_qtensor(&w)? {
-        Some(p) => Linear::Packed { w: Arc::new(p), b },
-        None => Linear::Quant {
-            w: QMatMul::from_qtensor(w)?,
+    let w = Arc::new(w);
+    match QWeight::from_qtensor(&w)? {
+        Some(p) => Linear::packed(Arc::new(p), b),
+        None => Ok(Linear::Quant {
+            w: QMatMul::from_arc(w)?,
             b,
-        },
-    })
+        }),
+    }
 }
 
 fn quant_embedding(w: QTensor) -> Result<Embedding> {
+    let w = Arc::new(w);
     Ok(match QWeight::from_qtensor(&w)? {
         Some(p) => Embedding::Packed(Arc::new(p)),
-        None => Embedding::Quant(Arc::new(w)),
+        None => Embedding::Quant(w),
     })
 }
 

@@ -7,15 +7,17 @@
 //! count of 16. Elsewhere it computes each activation row against every weight row with one
 //! `vec_dot` per pair, so a prefill of `m` tokens reads the weights `m` times: Qwen2.5-0.5B's
 //! 896-wide projections, and every Q4_0/Q5_0 tensor (Q4_K_M files of 896-wide models store most
-//! tensors as Q5_0), ran 3–25× slower than llama.cpp. Each weight therefore goes to whichever
-//! is faster ([`use_own_kernels`], measured in benches/README.md): candle where its repacked
-//! kernels apply, these kernels otherwise.
+//! tensors as Q5_0), ran 3–25× slower than llama.cpp. So one row (a decoding step) always runs
+//! on these kernels, which are the faster for one row everywhere measured (benches/README.md),
+//! and several rows go to whichever is faster ([`use_own_kernels`]): candle's `QMatMul` of the
+//! same bytes where its repacked kernels apply, these kernels otherwise.
 //!
 //! Here the kernels are chosen at run time (`is_x86_feature_detected!`), the activations are
 //! quantized once per call (to Q8_0 or Q8_K, as ggml does), the weight rows are split across
 //! threads in blocks with prefetching one tile ahead, and in prefill each weight row is unpacked
-//! once per task for hundreds of activation rows. Weights keep the file's byte layout (no second
-//! copy); an embedding table in these formats is dequantized row by row from the same bytes, so a
+//! once per task for hundreds of activation rows. Weights keep the file's byte layout in the
+//! candle tensor they were loaded into (no second copy; candle's repacked prefill keeps its own
+//! repacked copy of the weights it takes); an embedding table in these formats is dequantized row by row from the same bytes, so a
 //! tied output projection shares them.
 //!
 //! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); CPUs without AVX2/FMA/F16C,
@@ -32,6 +34,8 @@ mod x86_vnni;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 use rayon::prelude::*;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use formats::{dequantize_row, Act};
@@ -54,7 +58,8 @@ pub fn kernels_available() -> bool {
     }
 }
 
-/// Whether a `rows × cols` weight of `kind` should run on these kernels rather than candle's:
+/// Whether prefill (several rows) of a `rows × cols` weight of `kind` should run on these kernels
+/// rather than candle's:
 /// not where candle 0.11.1 repacks it for this CPU (`repack_x86::select`: Q4_K always, Q8_0 with
 /// AVX-VNNI or AVX-512 VNNI, `cols % 256 == 0`, `rows % 16 == 0`) or keeps Q6_K compact and fast
 /// for one row; measured faster than these kernels there (benches/README.md).
@@ -121,9 +126,18 @@ pub struct QWeight {
     kind: QKind,
     rows: usize,
     cols: usize,
-    data: Vec<u8>,
+    bytes: Bytes,
     /// AVX-512 VNNI tiles for the 32-value formats (decided once, when the weight is built).
     vnni: bool,
+}
+
+/// Where a weight's bytes live: in the candle `QTensor` it was built from (shared, so that
+/// candle's `QMatMul` can run the same weight's prefill without a second copy), or in a buffer of
+/// its own.
+#[derive(Debug)]
+enum Bytes {
+    Owned(Vec<u8>),
+    Tensor(Arc<QTensor>),
 }
 
 /// From this many activation rows on, the VNNI path unpacks each task's weight rows once
@@ -156,10 +170,10 @@ impl OutPtr {
 }
 
 impl QWeight {
-    /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`; `None` when candle's
-    /// `QMatMul` should run it (another device or format, a CPU without AVX2, or a shape candle
-    /// repacks: [`use_own_kernels`]).
-    pub fn from_qtensor(q: &QTensor) -> Result<Option<QWeight>> {
+    /// Take a CPU `QTensor` of a supported format and shape `(rows, cols)`, sharing its bytes;
+    /// `None` when only candle's `QMatMul` can run it (another device or format, a CPU without
+    /// AVX2). Whether candle should still run its prefill is [`use_own_kernels`].
+    pub fn from_qtensor(q: &Arc<QTensor>) -> Result<Option<QWeight>> {
         if !matches!(q.device(), Device::Cpu) || !kernels_available() {
             return Ok(None);
         }
@@ -169,11 +183,19 @@ impl QWeight {
         let Ok((rows, cols)) = q.shape().dims2() else {
             return Ok(None);
         };
-        if cols % kind.block_elems() != 0 || !use_own_kernels(kind, rows, cols) {
+        let expected = rows * cols / kind.block_elems() * kind.block_bytes();
+        if cols % kind.block_elems() != 0
+            || !matches!(q.data()?, Cow::Borrowed(b) if b.len() == expected)
+        {
             return Ok(None);
         }
-        let data = q.data()?.into_owned();
-        Self::from_bytes(kind, rows, cols, data).map(Some)
+        Ok(Some(QWeight {
+            kind,
+            rows,
+            cols,
+            bytes: Bytes::Tensor(q.clone()),
+            vnni: vnni_available(),
+        }))
     }
 
     pub fn from_bytes(kind: QKind, rows: usize, cols: usize, data: Vec<u8>) -> Result<QWeight> {
@@ -189,7 +211,7 @@ impl QWeight {
             kind,
             rows,
             cols,
-            data,
+            bytes: Bytes::Owned(data),
             vnni: vnni_available(),
         })
     }
@@ -204,14 +226,36 @@ impl QWeight {
         self.cols
     }
     pub fn storage_bytes(&self) -> usize {
-        self.data.len()
+        self.data().len()
+    }
+    /// Whether prefill (several activation rows) should run on these kernels rather than on
+    /// candle's `QMatMul` of the same bytes ([`use_own_kernels`]); one row always runs here.
+    pub fn own_prefill(&self) -> bool {
+        use_own_kernels(self.kind, self.rows, self.cols)
+    }
+    /// The candle tensor holding the bytes, when the weight was built from one.
+    pub fn qtensor(&self) -> Option<&Arc<QTensor>> {
+        match &self.bytes {
+            Bytes::Tensor(q) => Some(q),
+            Bytes::Owned(_) => None,
+        }
+    }
+    fn data(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Owned(v) => v,
+            Bytes::Tensor(q) => match q.data() {
+                Ok(Cow::Borrowed(b)) => b,
+                // from_qtensor takes only tensors whose bytes candle lends without a copy.
+                _ => &[],
+            },
+        }
     }
     fn row_bytes(&self) -> usize {
         self.cols / self.kind.block_elems() * self.kind.block_bytes()
     }
     fn row(&self, r: usize) -> &[u8] {
         let rb = self.row_bytes();
-        &self.data[r * rb..(r + 1) * rb]
+        &self.data()[r * rb..(r + 1) * rb]
     }
 
     /// Row `r` as f32 values.

@@ -278,3 +278,60 @@ fn own_kernels_take_what_candle_does_not_repack() {
         || (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"));
     assert_eq!(use_own_kernels(QKind::Q8_0, 1536, 1536), !vnni);
 }
+
+/// A weight built from a candle tensor shares its bytes, and a projection on it runs one row on
+/// these kernels and several on candle's `QMatMul` where candle's repacked tiles apply (Q4_K at a
+/// 256-multiple width and a 16-multiple row count), both close to the float product.
+#[test]
+fn shared_weight_runs_one_row_here_and_prefill_where_faster() {
+    if skip() {
+        return;
+    }
+    let (n, k) = (32, 512);
+    for (kind, dt) in [(QKind::Q4K, GgmlDType::Q4K), (QKind::Q5_0, GgmlDType::Q5_0)] {
+        let (q, _) = pair(kind, dt, n, k);
+        let wf = q
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let q = std::sync::Arc::new(q);
+        let w = QWeight::from_qtensor(&q)
+            .unwrap()
+            .expect("a CPU tensor of a supported format");
+        assert_eq!(w.storage_bytes(), q.storage_size_in_bytes());
+        assert_eq!(
+            w.data().as_ptr(),
+            q.data().unwrap().as_ptr(),
+            "{kind:?}: the bytes are shared, not copied"
+        );
+        let own = w.own_prefill();
+        assert_eq!(own, use_own_kernels(kind, n, k));
+        let l = crate::model::Linear::packed(std::sync::Arc::new(w), None).unwrap();
+        let crate::model::Linear::Packed { prefill, .. } = &l else {
+            panic!("{kind:?}: expected a packed projection");
+        };
+        assert_eq!(
+            prefill.is_some(),
+            !own,
+            "{kind:?}: candle runs prefill iff faster"
+        );
+        for m in [1, 4] {
+            let xs = random(m * k, 21 + m as u64);
+            let x = Tensor::from_vec(xs.clone(), (m, k), &Device::Cpu).unwrap();
+            let y = l.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let xr = &xs[i * k..(i + 1) * k];
+                    let exact: f32 = xr.iter().zip(&wf[j]).map(|(a, b)| a * b).sum();
+                    let mag: f32 = xr.iter().zip(&wf[j]).map(|(a, b)| (a * b).abs()).sum();
+                    assert!(
+                        (y[i][j] - exact).abs() <= 0.005 * mag,
+                        "{kind:?} m={m} ({i},{j}): {} vs {exact}",
+                        y[i][j]
+                    );
+                }
+            }
+        }
+    }
+}
