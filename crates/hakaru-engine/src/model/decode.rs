@@ -247,8 +247,9 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
     }
 
-    /// Decode `ids` one token at a time with the step and with the general path, from the same
-    /// prefilled cache; the logits must agree and so must the caches (the next step reads them).
+    /// Decode tokens one at a time with the step and with the general path, each from its own
+    /// copy of the same prefilled cache; every step's logits must agree, which also checks what
+    /// each path appended to its cache (the next step reads it).
     fn step_matches_general_path(m: &LoadedModel, what: &str) {
         let t = &m.transformer;
         assert!(t.has_decode_step(), "{what}: expected the decoding step");

@@ -17,8 +17,8 @@
 //! threads in blocks with prefetching one tile ahead, and in prefill each weight row is unpacked
 //! once per task for hundreds of activation rows. Weights keep the file's byte layout in the
 //! candle tensor they were loaded into (no second copy; candle's repacked prefill keeps its own
-//! repacked copy of the weights it takes); an embedding table in these formats is dequantized row by row from the same bytes, so a
-//! tied output projection shares them.
+//! repacked copy of the weights it takes); an embedding table in these formats is dequantized
+//! row by row from the same bytes, so a tied output projection shares them.
 //!
 //! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); CPUs without AVX2/FMA/F16C,
 //! other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
@@ -295,11 +295,10 @@ impl QWeight {
             )));
         }
         let m = x.len() / k;
-        let threads = rayon::current_num_threads().max(1);
-        // Decoding: enough tasks to balance the threads. Prefill: small blocks of weight rows,
-        // each used against every activation row while it is in the cache.
+        // Decoding: enough tasks to balance the barrier pool's threads. Prefill: small blocks of
+        // weight rows, each used against every activation row while it is in the cache.
         let per_task = if m == 1 {
-            (n / (threads * 8)).clamp(4, 256)
+            (n / (candle_core::utils::get_num_threads().max(1) * 8)).clamp(4, 256)
         } else {
             8
         };
@@ -663,7 +662,8 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         .filter(|a| ws.iter().any(|w| w.kind.act() == *a))
         .map(|a| (a, quantize_rows(a, x, k)))
         .collect();
-    let threads = rayon::current_num_threads().max(1);
+    // Sized for the barrier pool the tasks run on (candle's thread count, caller included).
+    let threads = candle_core::utils::get_num_threads().max(1);
     let total: usize = ws.iter().map(|w| w.rows).sum();
     let per_task = (total / (threads * 8)).clamp(4, 256);
     // (weight, first row, last row) for every task of every weight.

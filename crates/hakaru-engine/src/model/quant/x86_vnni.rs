@@ -15,7 +15,9 @@
 use std::arch::x86_64::*;
 
 use super::formats::Act;
-use super::x86::{f16_to_f32, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80};
+use super::x86::{
+    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80,
+};
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
@@ -83,11 +85,7 @@ unsafe fn tile<const RW: usize, const RX: usize>(
             for r in 0..RX {
                 let x = _mm256_xor_si256(load(xq[r].add(32 * b)), bias);
                 let s = _mm256_dpbusd_epi32(neg, x, wv);
-                let v = _mm256_cvtepi32_ps(s);
-                let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-                let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-                let t = _mm_add_ss(t, _mm_movehdup_ps(t));
-                out[i][r] += d0 * *xd[r].add(b) * _mm_cvtss_f32(t);
+                out[i][r] += d0 * *xd[r].add(b) * hsum(_mm256_cvtepi32_ps(s));
             }
         }
     }
@@ -267,10 +265,7 @@ pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
         for (i, o) in out.iter_mut().enumerate() {
             let (d0, wv) = F::unpack_unsigned(w[i].add(bb * b));
             let v = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(start, wv, x));
-            let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-            let t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-            let t = _mm_add_ss(t, _mm_movehdup_ps(t));
-            *o += d0 * *xd.add(b) * _mm_cvtss_f32(t);
+            *o += d0 * *xd.add(b) * hsum(v);
         }
     }
     out
