@@ -1,5 +1,6 @@
 //! AVX-512 VNNI tiles for the 32-value formats (Q8_0, Q4_0, Q5_0): two blocks per 512-bit
-//! register, and `vpdpbusd` for the 8-bit products.
+//! register, and `vpdpbusd` for the 8-bit products; for one activation row also Q4_K
+//! ([`dot_q4k_one`]), and for prefill every format on prepared operands ([`dot_prepared`]).
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes. ggml's AVX2 code makes the weight unsigned
 //! with `|w|` and moves its sign onto the activation, once per weight row *and* activation row;
@@ -16,7 +17,8 @@ use std::arch::x86_64::*;
 
 use super::formats::Act;
 use super::x86::{
-    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80,
+    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, unpack_k4_scales, Block32, Q40, Q50,
+    Q80,
 };
 
 #[inline]
@@ -270,6 +272,97 @@ pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
     }
     out
 }
+
+/// One activation row (Q8_K) against `RW` Q4_K weight rows (a decoding step).
+///
+/// Per 256-value block and weight row: the 4-bit quants are unsigned, so each 64-value quarter
+/// (low nibbles of 32 bytes, then their high nibbles: two 32-value sub-blocks) is one `vpdpbusd`
+/// against the activation as it is. The quarter sums (at most 4 · 15 · 128 in magnitude) are
+/// narrowed pairwise to 16 bits (`vpackssdw`, exact) and multiplied by their sub-blocks' 6-bit
+/// scales with `vpdpwssd`: two packs and two `vpdpwssd` per block instead of a 32-bit multiply
+/// per quarter. The sub-block offsets (`dmin · m`) meet the activation's 16-value sums, shared by
+/// every row. Integer sums stay exact; floats enter once per block.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
+    const BB: usize = 144;
+    let nb = w[0].len() / BB;
+    let w = ptrs(w);
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let xs = a.row_bsums(row).as_ptr();
+    let ahead = prefetch_distance(RW * nb * BB);
+    let m4 = _mm512_set1_epi8(0xF);
+    let zero = _mm512_setzero_si512();
+    // Which sub-block's scale meets each word of the packed quarter sums (SCALE_WORDS).
+    let idx01 = _mm512_loadu_si512(SCALE_WORDS[0].as_ptr() as *const _);
+    let idx23 = _mm512_loadu_si512(SCALE_WORDS[1].as_ptr() as *const _);
+    // Mins: word t (a 16-value sum of the activation) meets the min of sub-block t / 2.
+    let idxm = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+    let mut acc = [_mm512_setzero_ps(); RW];
+    let mut accm = [_mm256_setzero_ps(); RW];
+    for b in 0..nb {
+        let x: [__m512i; 4] =
+            std::array::from_fn(|j| _mm512_loadu_si512(xq.add(256 * b + 64 * j) as *const _));
+        let bs = _mm256_loadu_si256(xs.add(16 * b) as *const __m256i);
+        let dx = *xd.add(b);
+        for i in 0..RW {
+            let p = w[i].add(BB * b);
+            for line in [0, 64, 128] {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + line) as *const i8);
+            }
+            let u = unpack_k4_scales(std::slice::from_raw_parts(p.add(4), 12));
+            // Words 0..8: the sub-blocks' scales; 8..16: their mins.
+            let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x(
+                (u[2] as u64 | (u[3] as u64) << 32) as i64,
+                (u[0] as u64 | (u[1] as u64) << 32) as i64,
+            ));
+            let sm512 = _mm512_castsi256_si512(sm);
+            let s: [__m512i; 4] = std::array::from_fn(|j| {
+                // The 32 bytes of quarter j in both halves, the upper half's high nibbles.
+                let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                    p.add(16 + 32 * j) as *const __m256i
+                ));
+                let q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF_0000, q, 4), m4);
+                _mm512_dpbusd_epi32(zero, q, x[j])
+            });
+            let t = _mm512_dpwssd_epi32(
+                _mm512_dpwssd_epi32(
+                    zero,
+                    _mm512_packs_epi32(s[0], s[1]),
+                    _mm512_permutexvar_epi16(idx01, sm512),
+                ),
+                _mm512_packs_epi32(s[2], s[3]),
+                _mm512_permutexvar_epi16(idx23, sm512),
+            );
+            let d = f16_to_f32(p) * dx;
+            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc[i]);
+            let mins = _mm256_madd_epi16(bs, _mm256_permutexvar_epi16(idxm, sm));
+            let dmin = f16_to_f32(p.add(2)) * dx;
+            accm[i] = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), accm[i]);
+        }
+    }
+    std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]) - hsum(accm[i]))
+}
+
+/// [`dot_q4k_one`]'s scale words for the packed quarters (0, 1) and (2, 3): `vpackssdw` takes,
+/// in each 128-bit lane `c`, four 32-bit sums of its first operand then four of its second. A
+/// quarter's lanes 0..8 are its low nibbles (sub-block `2q`), lanes 8..16 its high nibbles
+/// (`2q + 1`), so lane `c` holds sub-block `2q + c / 2` of each quarter `q`.
+const SCALE_WORDS: [[i16; 32]; 2] = {
+    let mut out = [[0i16; 32]; 2];
+    let mut pair = 0;
+    while pair < 2 {
+        let mut w = 0;
+        while w < 32 {
+            let (c, second) = (w / 8, (w % 8) >= 4);
+            let quarter = 2 * pair + second as usize;
+            out[pair][w] = (2 * quarter + c / 2) as i16;
+            w += 1;
+        }
+        pair += 1;
+    }
+    out
+};
 
 /// Bytes of one prepared block pair of a weight row: 64 signed quants, 16 f32 scales (one per
 /// 4-value lane: a block's scale over its 8 lanes, or Q6_K's 16-value sub-block scales over 4),
