@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Arch, ModelConfig, RopeScaling};
 use crate::error::{Error, Result};
+use crate::model::quant::{self, QKind};
 use crate::model_ref::{self, ModelRef};
 
 /// The registry compiled into the binary.
@@ -578,27 +579,64 @@ pub fn kv_cache_bytes(cfg: &ModelConfig, p: Precision, tokens: usize) -> u64 {
         * p.kv_bytes_per_element()
 }
 
+/// Bytes of the repacked weight copies candle's CPU prefill keeps on this CPU for a model at `p`
+/// ([`quant::prefill_copy_bytes`] of each projection and of the output head). Counted for the
+/// precision's main format: a Q4_K_M file's Q6_K tensors have somewhat larger copies and its
+/// Q5_0 fallbacks (widths not a multiple of 256) none. Only what runs on the CPU.
+pub fn prefill_copy_bytes(cfg: &ModelConfig, p: Precision) -> u64 {
+    let kind = match p {
+        Precision::Q8_0 => QKind::Q8_0,
+        Precision::Q4_0 => QKind::Q4_0,
+        Precision::Q4KM => QKind::Q4K,
+        Precision::Q6K => QKind::Q6K,
+        Precision::F32 | Precision::Bf16 | Precision::F16 | Precision::Q5KM => return 0,
+    };
+    let h = cfg.hidden_size;
+    let q = cfg.num_attention_heads * cfg.head_dim;
+    let kv = cfg.num_key_value_heads * cfg.head_dim;
+    let i = cfg.intermediate_size;
+    // (outputs, inputs) of q, k, v, o, gate, up, down.
+    let layer: u64 = [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)]
+        .iter()
+        .map(|&(rows, cols)| quant::prefill_copy_bytes(kind, rows, cols))
+        .sum();
+    layer * cfg.num_hidden_layers as u64 + quant::prefill_copy_bytes(kind, cfg.vocab_size, h)
+}
+
 /// What running a model at a precision needs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MemoryEstimate {
     pub precision: Precision,
     pub weights: u64,
     pub kv_cache: u64,
+    /// Repacked weight copies candle's CPU prefill keeps ([`prefill_copy_bytes`]).
+    #[serde(default)]
+    pub prefill_copy: u64,
     pub context_tokens: usize,
-    /// `(weights + kv_cache) * (1 + FIT_HEADROOM_PERCENT / 100)`.
+    /// `(weights + kv_cache + prefill_copy) * (1 + FIT_HEADROOM_PERCENT / 100)`.
     pub needed: u64,
 }
 
-/// Weights + KV cache for [`FIT_CONTEXT_TOKENS`] + [`FIT_HEADROOM_PERCENT`].
+impl MemoryEstimate {
+    /// Weights, KV cache and prefill copies, before headroom.
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache + self.prefill_copy
+    }
+}
+
+/// Weights + KV cache for [`FIT_CONTEXT_TOKENS`] + the CPU prefill's weight copies +
+/// [`FIT_HEADROOM_PERCENT`].
 pub fn estimate(cfg: &ModelConfig, p: Precision) -> MemoryEstimate {
     let weights = weight_bytes_at(cfg, p);
     let kv_cache = kv_cache_bytes(cfg, p, FIT_CONTEXT_TOKENS);
+    let prefill_copy = prefill_copy_bytes(cfg, p);
     MemoryEstimate {
         precision: p,
         weights,
         kv_cache,
+        prefill_copy,
         context_tokens: FIT_CONTEXT_TOKENS,
-        needed: with_headroom(weights + kv_cache),
+        needed: with_headroom(weights + kv_cache + prefill_copy),
     }
 }
 
@@ -619,7 +657,7 @@ impl Fit {
     }
 }
 
-/// The fit rule: `bytes` (weights + KV cache) plus [`FIT_HEADROOM_PERCENT`] must not exceed
+/// The fit rule: `bytes` (weights + KV cache + prefill copies) plus [`FIT_HEADROOM_PERCENT`] must not exceed
 /// `available`.
 pub fn fits(bytes: u64, available: u64) -> Fit {
     let needed = with_headroom(bytes);
@@ -656,15 +694,20 @@ pub fn check_fits(
     available: u64,
 ) -> Result<MemoryEstimate> {
     let est = estimate(cfg, p);
-    match fits(est.weights + est.kv_cache, available) {
+    match fits(est.total(), available) {
         Fit::Fits { .. } => Ok(est),
         Fit::TooBig { needed, available } => Err(Error::Resource(format!(
-            "{label} at {p} needs {} GiB (weights {} + KV cache {} for {} tokens, plus {}% headroom), this machine has \
+            "{label} at {p} needs {} GiB (weights {} + KV cache {} for {} tokens{}, plus {}% headroom), this machine has \
              {} GiB available; try a smaller model or a quantization such as Q4_K_M",
             gib(needed),
             gib(est.weights),
             gib(est.kv_cache),
             est.context_tokens,
+            if est.prefill_copy > 0 {
+                format!(" + {} of repacked weights for prompt processing", gib(est.prefill_copy))
+            } else {
+                String::new()
+            },
             FIT_HEADROOM_PERCENT,
             gib(available)
         ))),
@@ -959,6 +1002,39 @@ mod tests {
         assert!((q4 / 4.68e9 - 1.0).abs() < 0.03, "{q4}");
         let e = weight_bytes(&c, "int3").unwrap_err().to_string();
         assert!(e.contains("`int3`") && e.contains("Q4_K_M"), "{e}");
+    }
+
+    /// The CPU prefill's repacked copies: on x86 CPUs with hakaru's kernels, every Q4_K
+    /// projection whose input width is a multiple of 256 and output count of 16 (0.75 bytes per
+    /// value); none for the 896-wide projections of Qwen2.5-0.5B, none for unquantized weights.
+    #[test]
+    fn prefill_copies_count_candles_repacked_projections() {
+        let small = reg().get("qwen2.5-0.5b").unwrap().config();
+        let big = reg().get("qwen2.5-7b").unwrap().config();
+        assert_eq!(prefill_copy_bytes(&big, Precision::Bf16), 0);
+        assert_eq!(prefill_copy_bytes(&big, Precision::Q4_0), 0);
+        assert_eq!(prefill_copy_bytes(&big, Precision::Q5KM), 0);
+        if !quant::kernels_available() {
+            eprintln!("this CPU runs candle's kernels only: no copies are counted");
+            assert_eq!(prefill_copy_bytes(&big, Precision::Q4KM), 0);
+            return;
+        }
+        // Only ffn_down (896 outputs × 4864 inputs) of each of the 24 layers.
+        assert_eq!(
+            prefill_copy_bytes(&small, Precision::Q4KM),
+            24 * 896 * 4864 * 3 / 4
+        );
+        // Every projection and the (untied) output head of Qwen2.5-7B.
+        let (h, q, kv, i, v) = (3584u64, 3584u64, 512u64, 18944u64, 152064u64);
+        let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
+        assert_eq!(
+            prefill_copy_bytes(&big, Precision::Q4KM),
+            (28 * layer + v * h) * 3 / 4
+        );
+        let est = estimate(&big, Precision::Q4KM);
+        assert_eq!(est.prefill_copy, prefill_copy_bytes(&big, Precision::Q4KM));
+        assert_eq!(est.needed, est.total() + est.total().div_ceil(10));
+        assert!(est.needed > (est.weights + est.kv_cache) * 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `hakaru models`: the registry's models with their size at bf16, Q8_0 and Q4_K_M, and whether
-//! each fits this machine's memory (weights + KV cache for 4096 tokens + 10% headroom).
+//! each fits this machine's memory (weights + KV cache for 4096 tokens + the CPU prefill's repacked weight
+//! copies + 10% headroom).
 
 use std::path::PathBuf;
 
@@ -59,7 +60,7 @@ fn fitting(e: &Entry, available: u64) -> Vec<&'static str> {
         .iter()
         .filter(|p| {
             let est = registry::estimate(&cfg, **p);
-            registry::fits(est.weights + est.kv_cache, available).fits()
+            registry::fits(est.total(), available).fits()
         })
         .map(|p| p.as_str())
         .collect()
@@ -120,7 +121,7 @@ fn render_table(r: &Registry, available: u64) -> String {
     }
     s.push_str(&format!(
         "\nGB: weights only (10^9 bytes; Q4_K_M is an estimate at ~4.85 bits/weight). FITS: weights + KV cache for {} \
-         tokens + {}% headroom within {:.1} GiB available.\nRegistry: {} (version {}, sha256 {}).\n",
+         tokens + the CPU prefill's repacked weight copies + {}% headroom within {:.1} GiB available.\nRegistry: {} (version {}, sha256 {}).\n",
         registry::FIT_CONTEXT_TOKENS,
         registry::FIT_HEADROOM_PERCENT,
         available as f64 / (1u64 << 30) as f64,
@@ -140,12 +141,13 @@ fn to_json(r: &Registry, available: u64) -> serde_json::Value {
             let mut memory = serde_json::Map::new();
             for p in SHOWN {
                 let est = registry::estimate(&cfg, p);
-                let fit = registry::fits(est.weights + est.kv_cache, available);
+                let fit = registry::fits(est.total(), available);
                 memory.insert(
                     p.as_str().to_string(),
                     json!({
                         "weights_bytes": est.weights,
                         "kv_cache_bytes": est.kv_cache,
+                        "prefill_copy_bytes": est.prefill_copy,
                         "needed_bytes": est.needed,
                         "fits": fit.fits(),
                     }),

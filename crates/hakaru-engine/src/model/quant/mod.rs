@@ -89,6 +89,25 @@ pub fn use_own_kernels(kind: QKind, rows: usize, cols: usize) -> bool {
     }
 }
 
+/// Bytes of the repacked copy candle 0.11.1 keeps of a `rows × cols` weight of `kind` whose
+/// prefill [`use_own_kernels`] leaves to candle on this CPU. Its x86 tiles (`repack_x86`'s
+/// `TileQ4K`, `TileQ6K`, `TileQ8_0`: 16 rows per tile, Q4_K's scales and mins and Q6_K's scales
+/// unpacked to f32) take 0.75 bytes per value for Q4_K, 1.25 for Q6_K and 1.0625 for Q8_0. The
+/// copy is built the first time a pass of more than one token reaches the weight and is kept
+/// beside the file's bytes. 0 where hakaru's kernels run the prefill.
+pub fn prefill_copy_bytes(kind: QKind, rows: usize, cols: usize) -> u64 {
+    if !kernels_available() || use_own_kernels(kind, rows, cols) {
+        return 0;
+    }
+    let values = rows as u64 * cols as u64;
+    match kind {
+        QKind::Q4K => values * 3 / 4,
+        QKind::Q6K => values * 5 / 4,
+        QKind::Q8_0 => values * 17 / 16,
+        QKind::Q4_0 | QKind::Q5_0 => 0,
+    }
+}
+
 /// Whether the AVX-512 VNNI tiles run here (and are not switched off with
 /// `HAKARU_QUANT_KERNELS=avx2`).
 pub fn vnni_available() -> bool {
