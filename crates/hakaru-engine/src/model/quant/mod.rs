@@ -591,6 +591,10 @@ impl QWeight {
                     let y = x86_vnni::dot_q4k_one::<RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])
                 }
+                QKind::Q6K if self.vnni && RX == 1 => {
+                    let y = x86_vnni::dot_q6k_one::<RW>(w, act, rows[0]);
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
                 QKind::Q8_0 if self.vnni => x86_vnni::dot_32::<x86::Q80, RW, RX>(w, act, rows),
                 QKind::Q4_0 if self.vnni => x86_vnni::dot_32::<x86::Q40, RW, RX>(w, act, rows),
                 QKind::Q5_0 if self.vnni => x86_vnni::dot_32::<x86::Q50, RW, RX>(w, act, rows),

@@ -1,6 +1,7 @@
 //! AVX-512 VNNI tiles for the 32-value formats (Q8_0, Q4_0, Q5_0): two blocks per 512-bit
-//! register, and `vpdpbusd` for the 8-bit products; for one activation row also Q4_K
-//! ([`dot_q4k_one`]), and for prefill every format on prepared operands ([`dot_prepared`]).
+//! register, and `vpdpbusd` for the 8-bit products; for one activation row also Q4_K and Q6_K
+//! ([`dot_q4k_one`], [`dot_q6k_one`]), and for prefill every format on prepared operands
+//! ([`dot_prepared`]).
 //!
 //! `vpdpbusd` multiplies unsigned by signed bytes. ggml's AVX2 code makes the weight unsigned
 //! with `|w|` and moves its sign onto the activation, once per weight row *and* activation row;
@@ -360,6 +361,103 @@ const SCALE_WORDS: [[i16; 32]; 2] = {
             w += 1;
         }
         pair += 1;
+    }
+    out
+};
+
+/// One activation row (Q8_K) against `RW` Q6_K weight rows (a decoding step), as
+/// [`dot_q4k_one`] does Q4_K: the 6-bit quants are unsigned (`q − 32` is the value), so each
+/// 64-value group is one `vpdpbusd`, the group sums (at most 4 · 63 · 128) are packed pairwise to
+/// 16 bits and meet their 16-value sub-blocks' signed scales in `vpdpwssd`, and the offset's share
+/// `−32 · Σ scale · (the activation's 16-value sums)` is the starting value. A half-block's 64
+/// low-bit bytes give two groups (low nibbles, then high nibbles); the two high bits of each come
+/// from its 32 `qh` bytes, shifted into place per 256-bit half.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+pub unsafe fn dot_q6k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
+    const BB: usize = 210;
+    let nb = w[0].len() / BB;
+    let w = ptrs(w);
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let xs = a.row_bsums(row).as_ptr();
+    let ahead = prefetch_distance(RW * nb * BB);
+    let zero = _mm512_setzero_si512();
+    let m0f = _mm512_set1_epi8(0x0F);
+    // Group "lo" of a half (values 0..64): qh bits 0–1 (lower 256 bits) and 2–3 (upper), moved
+    // to bits 4–5; group "hi" (values 64..128): bits 4–5 and 6–7.
+    let halves8 = |lo: u8, hi: u8| {
+        _mm512_inserti64x4(_mm512_set1_epi8(lo as i8), _mm256_set1_epi8(hi as i8), 1)
+    };
+    let halves16 =
+        |lo: i16, hi: i16| _mm512_inserti64x4(_mm512_set1_epi16(lo), _mm256_set1_epi16(hi), 1);
+    let (mask_lo, shl_lo) = (halves8(0x03, 0x0C), halves16(4, 2));
+    let (mask_hi, shr_hi) = (halves8(0x30, 0xC0), halves16(0, 2));
+    let idx0 = _mm512_loadu_si512(Q6K_SCALE_WORDS[0].as_ptr() as *const _);
+    let idx1 = _mm512_loadu_si512(Q6K_SCALE_WORDS[1].as_ptr() as *const _);
+    let mut acc = [_mm512_setzero_ps(); RW];
+    for b in 0..nb {
+        let x: [__m512i; 4] =
+            std::array::from_fn(|j| _mm512_loadu_si512(xq.add(256 * b + 64 * j) as *const _));
+        let bs = _mm256_loadu_si256(xs.add(16 * b) as *const __m256i);
+        let dx = *xd.add(b);
+        for i in 0..RW {
+            let p = w[i].add(BB * b);
+            for line in [0, 64, 128, 192] {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + line) as *const i8);
+            }
+            let sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
+            // −32 · Σ scale · 16-value sum, in the lower eight lanes.
+            let start = _mm512_zextsi256_si512(_mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_slli_epi32(_mm256_madd_epi16(bs, sc), 5),
+            ));
+            let sc = _mm512_castsi256_si512(sc);
+            let mut t = start;
+            for (n, idx) in [idx0, idx1].into_iter().enumerate() {
+                let ql = _mm512_loadu_si512(p.add(64 * n) as *const _);
+                let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                    p.add(128 + 32 * n) as *const __m256i
+                ));
+                // (A & C) | B: the low nibbles under the mask, the high bits beside them.
+                let lo = _mm512_ternarylogic_epi32::<0xEC>(
+                    ql,
+                    _mm512_sllv_epi16(_mm512_and_si512(qh, mask_lo), shl_lo),
+                    m0f,
+                );
+                let hi = _mm512_ternarylogic_epi32::<0xEC>(
+                    _mm512_srli_epi16(ql, 4),
+                    _mm512_srlv_epi16(_mm512_and_si512(qh, mask_hi), shr_hi),
+                    m0f,
+                );
+                let s_lo = _mm512_dpbusd_epi32(zero, lo, x[2 * n]);
+                let s_hi = _mm512_dpbusd_epi32(zero, hi, x[2 * n + 1]);
+                t = _mm512_dpwssd_epi32(
+                    t,
+                    _mm512_packs_epi32(s_lo, s_hi),
+                    _mm512_permutexvar_epi16(idx, sc),
+                );
+            }
+            let d = f16_to_f32(p.add(208)) * dx;
+            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc[i]);
+        }
+    }
+    std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]))
+}
+
+/// [`dot_q6k_one`]'s scale words for half `n`: in each 128-bit lane `c` the packed sums are four
+/// of group "lo" (values `16c..16c + 16` of the half: sub-block `8n + c`) then four of group
+/// "hi" (sub-block `8n + 4 + c`).
+const Q6K_SCALE_WORDS: [[i16; 32]; 2] = {
+    let mut out = [[0i16; 32]; 2];
+    let mut n = 0;
+    while n < 2 {
+        let mut w = 0;
+        while w < 32 {
+            let (c, hi) = (w / 8, (w % 8) >= 4);
+            out[n][w] = (8 * n + 4 * hi as usize + c) as i16;
+            w += 1;
+        }
+        n += 1;
     }
     out
 };
