@@ -285,13 +285,6 @@ pub unsafe fn dot_unsigned<F: Unsigned32, const RW: usize>(
 /// every row. Integer sums stay exact; floats enter once per block.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
-    const BB: usize = 144;
-    let nb = w[0].len() / BB;
-    let w = ptrs(w);
-    let xq = a.row_qs(row).as_ptr();
-    let xd = a.row_d(row).as_ptr();
-    let xs = a.row_bsums(row).as_ptr();
-    let ahead = prefetch_distance(RW * nb * BB);
     let m4 = _mm512_set1_epi8(0xF);
     let zero = _mm512_setzero_si512();
     // Which sub-block's scale meets each word of the packed quarter sums (SCALE_WORDS).
@@ -299,50 +292,82 @@ pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
     let idx23 = _mm512_loadu_si512(SCALE_WORDS[1].as_ptr() as *const _);
     // Mins: word t (a 16-value sum of the activation) meets the min of sub-block t / 2.
     let idxm = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
-    let mut acc = [_mm512_setzero_ps(); RW];
-    let mut accm = [_mm256_setzero_ps(); RW];
+    let init = (_mm512_setzero_ps(), _mm256_setzero_ps());
+    let acc = k_rows(w, 144, a, row, init, |p, x, bs, dx, (acc, accm)| {
+        let u = unpack_k4_scales(std::slice::from_raw_parts(p.add(4), 12));
+        // Words 0..8: the sub-blocks' scales; 8..16: their mins.
+        let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x(
+            (u[2] as u64 | (u[3] as u64) << 32) as i64,
+            (u[0] as u64 | (u[1] as u64) << 32) as i64,
+        ));
+        let sm512 = _mm512_castsi256_si512(sm);
+        let s: [__m512i; 4] = std::array::from_fn(|j| {
+            // The 32 bytes of quarter j in both halves, the upper half's high nibbles.
+            let q =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(p.add(16 + 32 * j) as *const __m256i));
+            let q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF_0000, q, 4), m4);
+            _mm512_dpbusd_epi32(zero, q, x[j])
+        });
+        let t = _mm512_dpwssd_epi32(
+            _mm512_dpwssd_epi32(
+                zero,
+                _mm512_packs_epi32(s[0], s[1]),
+                _mm512_permutexvar_epi16(idx01, sm512),
+            ),
+            _mm512_packs_epi32(s[2], s[3]),
+            _mm512_permutexvar_epi16(idx23, sm512),
+        );
+        let d = f16_to_f32(p) * dx;
+        let mins = _mm256_madd_epi16(bs, _mm256_permutexvar_epi16(idxm, sm));
+        let dmin = f16_to_f32(p.add(2)) * dx;
+        (
+            _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc),
+            _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), accm),
+        )
+    });
+    acc.map(|(acc, accm)| _mm512_reduce_add_ps(acc) - hsum(accm))
+}
+
+/// The loop of the one-row K-quant kernels: for each 256-value block, the activation's four
+/// 64-value quarters, its 16-value sums and its scale; then, for each of the `RW` weight rows,
+/// a prefetch of the same block one tile ahead and `block(block bytes, quarters, sums, scale,
+/// state)`, which folds the block into that row's state.
+///
+/// # Safety
+/// Each row of `w` holds whole blocks of `bb` bytes, `a` is a Q8_K activation of their width.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn k_rows<const RW: usize, S: Copy>(
+    w: [&[u8]; RW],
+    bb: usize,
+    a: &Act,
+    row: usize,
+    init: S,
+    block: impl Fn(*const u8, &[__m512i; 4], __m256i, f32, S) -> S,
+) -> [S; RW] {
+    let nb = w[0].len() / bb;
+    let w = ptrs(w);
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let xs = a.row_bsums(row).as_ptr();
+    let ahead = prefetch_distance(RW * nb * bb);
+    let mut state = [init; RW];
     for b in 0..nb {
         let x: [__m512i; 4] =
             std::array::from_fn(|j| _mm512_loadu_si512(xq.add(256 * b + 64 * j) as *const _));
         let bs = _mm256_loadu_si256(xs.add(16 * b) as *const __m256i);
         let dx = *xd.add(b);
         for i in 0..RW {
-            let p = w[i].add(BB * b);
-            for line in [0, 64, 128] {
+            let p = w[i].add(bb * b);
+            let mut line = 0;
+            while line < bb {
                 _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + line) as *const i8);
+                line += 64;
             }
-            let u = unpack_k4_scales(std::slice::from_raw_parts(p.add(4), 12));
-            // Words 0..8: the sub-blocks' scales; 8..16: their mins.
-            let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x(
-                (u[2] as u64 | (u[3] as u64) << 32) as i64,
-                (u[0] as u64 | (u[1] as u64) << 32) as i64,
-            ));
-            let sm512 = _mm512_castsi256_si512(sm);
-            let s: [__m512i; 4] = std::array::from_fn(|j| {
-                // The 32 bytes of quarter j in both halves, the upper half's high nibbles.
-                let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                    p.add(16 + 32 * j) as *const __m256i
-                ));
-                let q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF_0000, q, 4), m4);
-                _mm512_dpbusd_epi32(zero, q, x[j])
-            });
-            let t = _mm512_dpwssd_epi32(
-                _mm512_dpwssd_epi32(
-                    zero,
-                    _mm512_packs_epi32(s[0], s[1]),
-                    _mm512_permutexvar_epi16(idx01, sm512),
-                ),
-                _mm512_packs_epi32(s[2], s[3]),
-                _mm512_permutexvar_epi16(idx23, sm512),
-            );
-            let d = f16_to_f32(p) * dx;
-            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc[i]);
-            let mins = _mm256_madd_epi16(bs, _mm256_permutexvar_epi16(idxm, sm));
-            let dmin = f16_to_f32(p.add(2)) * dx;
-            accm[i] = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), accm[i]);
+            state[i] = block(p, &x, bs, dx, state[i]);
         }
     }
-    std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]) - hsum(accm[i]))
+    state
 }
 
 /// [`dot_q4k_one`]'s scale words for the packed quarters (0, 1) and (2, 3): `vpackssdw` takes,
@@ -374,13 +399,6 @@ const SCALE_WORDS: [[i16; 32]; 2] = {
 /// from its 32 `qh` bytes, shifted into place per 256-bit half.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 pub unsafe fn dot_q6k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
-    const BB: usize = 210;
-    let nb = w[0].len() / BB;
-    let w = ptrs(w);
-    let xq = a.row_qs(row).as_ptr();
-    let xd = a.row_d(row).as_ptr();
-    let xs = a.row_bsums(row).as_ptr();
-    let ahead = prefetch_distance(RW * nb * BB);
     let zero = _mm512_setzero_si512();
     let m0f = _mm512_set1_epi8(0x0F);
     // Group "lo" of a half (values 0..64): qh bits 0–1 (lower 256 bits) and 2–3 (upper), moved
@@ -394,54 +412,41 @@ pub unsafe fn dot_q6k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
     let (mask_hi, shr_hi) = (halves8(0x30, 0xC0), halves16(0, 2));
     let idx0 = _mm512_loadu_si512(Q6K_SCALE_WORDS[0].as_ptr() as *const _);
     let idx1 = _mm512_loadu_si512(Q6K_SCALE_WORDS[1].as_ptr() as *const _);
-    let mut acc = [_mm512_setzero_ps(); RW];
-    for b in 0..nb {
-        let x: [__m512i; 4] =
-            std::array::from_fn(|j| _mm512_loadu_si512(xq.add(256 * b + 64 * j) as *const _));
-        let bs = _mm256_loadu_si256(xs.add(16 * b) as *const __m256i);
-        let dx = *xd.add(b);
-        for i in 0..RW {
-            let p = w[i].add(BB * b);
-            for line in [0, 64, 128, 192] {
-                _mm_prefetch::<_MM_HINT_T0>(p.add(ahead + line) as *const i8);
-            }
-            let sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
-            // −32 · Σ scale · 16-value sum, in the lower eight lanes.
-            let start = _mm512_zextsi256_si512(_mm256_sub_epi32(
-                _mm256_setzero_si256(),
-                _mm256_slli_epi32(_mm256_madd_epi16(bs, sc), 5),
-            ));
-            let sc = _mm512_castsi256_si512(sc);
-            let mut t = start;
-            for (n, idx) in [idx0, idx1].into_iter().enumerate() {
-                let ql = _mm512_loadu_si512(p.add(64 * n) as *const _);
-                let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                    p.add(128 + 32 * n) as *const __m256i
-                ));
-                // (A & C) | B: the low nibbles under the mask, the high bits beside them.
-                let lo = _mm512_ternarylogic_epi32::<0xEC>(
-                    ql,
-                    _mm512_sllv_epi16(_mm512_and_si512(qh, mask_lo), shl_lo),
-                    m0f,
-                );
-                let hi = _mm512_ternarylogic_epi32::<0xEC>(
-                    _mm512_srli_epi16(ql, 4),
-                    _mm512_srlv_epi16(_mm512_and_si512(qh, mask_hi), shr_hi),
-                    m0f,
-                );
-                let s_lo = _mm512_dpbusd_epi32(zero, lo, x[2 * n]);
-                let s_hi = _mm512_dpbusd_epi32(zero, hi, x[2 * n + 1]);
-                t = _mm512_dpwssd_epi32(
-                    t,
-                    _mm512_packs_epi32(s_lo, s_hi),
-                    _mm512_permutexvar_epi16(idx, sc),
-                );
-            }
-            let d = f16_to_f32(p.add(208)) * dx;
-            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc[i]);
+    let acc = k_rows(w, 210, a, row, _mm512_setzero_ps(), |p, x, bs, dx, acc| {
+        let sc = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(192) as *const __m128i));
+        // −32 · Σ scale · 16-value sum, in the lower eight lanes.
+        let mut t = _mm512_zextsi256_si512(_mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            _mm256_slli_epi32(_mm256_madd_epi16(bs, sc), 5),
+        ));
+        let sc = _mm512_castsi256_si512(sc);
+        for (n, idx) in [idx0, idx1].into_iter().enumerate() {
+            let ql = _mm512_loadu_si512(p.add(64 * n) as *const _);
+            let qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i));
+            // (A & C) | B: the low nibbles under the mask, the high bits beside them.
+            let lo = _mm512_ternarylogic_epi32::<0xEC>(
+                ql,
+                _mm512_sllv_epi16(_mm512_and_si512(qh, mask_lo), shl_lo),
+                m0f,
+            );
+            let hi = _mm512_ternarylogic_epi32::<0xEC>(
+                _mm512_srli_epi16(ql, 4),
+                _mm512_srlv_epi16(_mm512_and_si512(qh, mask_hi), shr_hi),
+                m0f,
+            );
+            let s_lo = _mm512_dpbusd_epi32(zero, lo, x[2 * n]);
+            let s_hi = _mm512_dpbusd_epi32(zero, hi, x[2 * n + 1]);
+            t = _mm512_dpwssd_epi32(
+                t,
+                _mm512_packs_epi32(s_lo, s_hi),
+                _mm512_permutexvar_epi16(idx, sc),
+            );
         }
-    }
-    std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]))
+        let d = f16_to_f32(p.add(208)) * dx;
+        _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc)
+    });
+    acc.map(|acc| _mm512_reduce_add_ps(acc))
 }
 
 /// [`dot_q6k_one`]'s scale words for half `n`: in each 128-bit lane `c` the packed sums are four
