@@ -698,7 +698,7 @@ pub fn check_fits(
         Fit::Fits { .. } => Ok(est),
         Fit::TooBig { needed, available } => Err(Error::Resource(format!(
             "{label} at {p} needs {} GiB (weights {} + KV cache {} for {} tokens{}, plus {}% headroom), this machine has \
-             {} GiB available; try a smaller model or a quantization such as Q4_K_M",
+             {} GiB available; {}try a smaller model or a quantization such as Q4_K_M",
             gib(needed),
             gib(est.weights),
             gib(est.kv_cache),
@@ -709,7 +709,15 @@ pub fn check_fits(
                 String::new()
             },
             FIT_HEADROOM_PERCENT,
-            gib(available)
+            gib(available),
+            match fits(est.weights + est.kv_cache, available) {
+                Fit::Fits { needed, .. } if est.prefill_copy > 0 => format!(
+                    "set HAKARU_QUANT_KERNELS=hakaru to run prompt processing on hakaru's own kernels, \
+                     which keep no copies ({} GiB; prompts are slower), or ",
+                    gib(needed)
+                ),
+                _ => String::new(),
+            }
         ))),
     }
 }
@@ -1079,6 +1087,25 @@ mod tests {
         ] {
             assert!(e.contains(n), "`{e}` lacks `{n}`");
         }
+        // Where only the prefill's copies do not fit, the message says how to do without them.
+        let c7 = reg().get("qwen2.5-7b").unwrap().config();
+        let est = estimate(&c7, Precision::Q4KM);
+        if est.prefill_copy > 0 {
+            let between = with_headroom(est.weights + est.kv_cache) + (1 << 20);
+            assert!(between < est.needed);
+            let e = check_fits("qwen2.5-7b", &c7, Precision::Q4KM, between)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("repacked weights for prompt processing")
+                    && e.contains("set HAKARU_QUANT_KERNELS=hakaru"),
+                "{e}"
+            );
+        }
+        let e = check_fits("qwen2.5-7b", &c7, Precision::Q4KM, 1 << 30)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("HAKARU_QUANT_KERNELS"), "{e}");
         let ok = check_fits(
             "qwen2.5-0.5b",
             &reg().get("qwen2.5-0.5b").unwrap().config(),
