@@ -288,13 +288,26 @@ impl ModelConfig {
     }
 
     /// Number of parameters, counting a tied output matrix once.
+    /// `(outputs, inputs)` of each layer's projections: q, k, v, o, gate, up, down.
+    pub fn layer_projections(&self) -> [(usize, usize); 7] {
+        let h = self.hidden_size;
+        let q = self.num_attention_heads * self.head_dim;
+        let kv = self.num_key_value_heads * self.head_dim;
+        let i = self.intermediate_size;
+        [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)]
+    }
+
     pub fn param_count(&self) -> u64 {
         let h = self.hidden_size as u64;
         let q = (self.num_attention_heads * self.head_dim) as u64;
         let kv = (self.num_key_value_heads * self.head_dim) as u64;
-        let i = self.intermediate_size as u64;
         let v = self.vocab_size as u64;
-        let mut layer = h * q + 2 * h * kv + q * h + 3 * h * i + 2 * h;
+        let projections: u64 = self
+            .layer_projections()
+            .iter()
+            .map(|&(rows, cols)| rows as u64 * cols as u64)
+            .sum();
+        let mut layer = projections + 2 * h;
         if self.attention_bias {
             layer += q + 2 * kv;
         }

@@ -591,16 +591,13 @@ pub fn prefill_copy_bytes(cfg: &ModelConfig, p: Precision) -> u64 {
         Precision::Q6K => QKind::Q6K,
         Precision::F32 | Precision::Bf16 | Precision::F16 | Precision::Q5KM => return 0,
     };
-    let h = cfg.hidden_size;
-    let q = cfg.num_attention_heads * cfg.head_dim;
-    let kv = cfg.num_key_value_heads * cfg.head_dim;
-    let i = cfg.intermediate_size;
-    // (outputs, inputs) of q, k, v, o, gate, up, down.
-    let layer: u64 = [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)]
+    let layer: u64 = cfg
+        .layer_projections()
         .iter()
         .map(|&(rows, cols)| quant::prefill_copy_bytes(kind, rows, cols))
         .sum();
-    layer * cfg.num_hidden_layers as u64 + quant::prefill_copy_bytes(kind, cfg.vocab_size, h)
+    layer * cfg.num_hidden_layers as u64
+        + quant::prefill_copy_bytes(kind, cfg.vocab_size, cfg.hidden_size)
 }
 
 /// What running a model at a precision needs.
@@ -657,8 +654,8 @@ impl Fit {
     }
 }
 
-/// The fit rule: `bytes` (weights + KV cache + prefill copies) plus [`FIT_HEADROOM_PERCENT`] must not exceed
-/// `available`.
+/// The fit rule: `bytes` (weights + KV cache + prefill copies) plus [`FIT_HEADROOM_PERCENT`]
+/// must not exceed `available`.
 pub fn fits(bytes: u64, available: u64) -> Fit {
     let needed = with_headroom(bytes);
     if needed <= available {
