@@ -2,6 +2,8 @@
 //! same bytes, for one activation row (a decoding step, reported as weight bytes read per second)
 //! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
+//! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
+//! loaded on an AVX-512 VNNI CPU uses).
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -49,6 +51,15 @@ fn kernels(c: &mut Criterion) {
             g.bench_function(format!("hakaru m={m}"), |b| {
                 b.iter(|| ours.matmul(&x, &mut out).unwrap())
             });
+            if m == 1 {
+                let mut grouped = QWeight::from_bytes(kind, rows, cols, bytes.clone()).unwrap();
+                grouped.regroup();
+                if grouped.is_grouped() {
+                    g.bench_function("hakaru regrouped m=1", |b| {
+                        b.iter(|| grouped.matmul(&x, &mut out).unwrap())
+                    });
+                }
+            }
             g.bench_function(format!("candle m={m}"), |b| {
                 b.iter(|| theirs.forward(&xt).unwrap())
             });

@@ -12,9 +12,9 @@
 //! them. The KV cache is the same [`KvCache`], so prefill and decoding mix freely.
 
 use candle_core::{CpuStorage, Storage, Tensor};
-use rayon::prelude::*;
+use std::sync::Mutex;
 
-use super::matvec::dot_f32;
+use super::matvec::{dot_f32, one_row_tasks};
 use super::quant::{self, QWeight};
 use super::{KvCache, Linear, RmsNorm, Transformer};
 use crate::error::{Error, Result};
@@ -158,9 +158,13 @@ fn attend(
         }
     };
     if len * n_head * d >= PARALLEL_ATTENTION {
-        out.par_chunks_mut(d)
-            .enumerate()
-            .for_each(|(hh, o)| head(hh, o));
+        // On the barrier pool, like the projections around it: its threads are spinning between
+        // them, while rayon's would have to be woken (and share the cores with the spinners).
+        let heads: Vec<Mutex<&mut [f32]>> = out.chunks_mut(d).map(Mutex::new).collect();
+        one_row_tasks(n_head, |hh| {
+            let mut o = heads[hh].lock().unwrap_or_else(|e| e.into_inner());
+            head(hh, &mut o);
+        });
     } else {
         for (hh, o) in out.chunks_mut(d).enumerate() {
             head(hh, o);
@@ -276,6 +280,55 @@ mod tests {
             worst < 1e-4,
             "{what}: decoding step differs from the general path by {worst}"
         );
+    }
+
+    /// Attention of one query against a cache, on both sides of the size from which heads run
+    /// in parallel, against the same formula in f64.
+    #[test]
+    fn attention_matches_the_formula_serial_and_parallel() {
+        use candle_core::{Device, Tensor};
+        let (n_head, n_kv, d) = (4, 2, 64);
+        for len in [5, 300] {
+            let parallel = len * n_head * d >= super::PARALLEL_ATTENTION;
+            assert_eq!(parallel, len == 300);
+            let val = |i: usize, salt: usize| {
+                (((i * 7919 + salt * 104729) % 1000) as f32 - 500.0) / 400.0
+            };
+            let q: Vec<f32> = (0..n_head * d).map(|i| val(i, 1)).collect();
+            let kv = |salt| {
+                let v: Vec<f32> = (0..n_kv * len * d).map(|i| val(i, salt)).collect();
+                Tensor::from_vec(v, (1, n_kv, len, d), &Device::Cpu).unwrap()
+            };
+            let (k, v) = (kv(2), kv(3));
+            let mut out = vec![0f32; n_head * d];
+            super::attend(&q, &k, &v, (n_head, n_kv, d), &mut out).unwrap();
+            let (kf, vf) = (
+                k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                v.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
+            for h in 0..n_head {
+                let g = h / (n_head / n_kv);
+                let qh = &q[h * d..(h + 1) * d];
+                let at = |s: usize| (g * len + s) * d;
+                let scores: Vec<f64> = (0..len)
+                    .map(|s| {
+                        let dot: f64 = (0..d).map(|i| qh[i] as f64 * kf[at(s) + i] as f64).sum();
+                        dot / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for i in 0..d {
+                    let want: f64 = (0..len).map(|s| e[s] / sum * vf[at(s) + i] as f64).sum();
+                    let got = out[h * d + i] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "len {len} head {h} [{i}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -213,6 +213,13 @@ impl Act {
                     quantize_block_q8_0(x, q, d);
                 }
             }
+            ActKind::Q8K if simd => {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                unsafe {
+                    super::x86::quantize_q8k(x, &mut a.qs, &mut a.d, &mut a.bsums)
+                };
+            }
             ActKind::Q8K => {
                 for (((x, q), d), s) in x
                     .chunks_exact(256)

@@ -17,8 +17,11 @@
 //! threads in blocks with prefetching one tile ahead, and in prefill each weight row is unpacked
 //! once per task for hundreds of activation rows. Weights keep the file's byte layout in the
 //! candle tensor they were loaded into (no second copy; candle's repacked prefill keeps its own
-//! repacked copy of the weights it takes); an embedding table in these formats is dequantized
-//! row by row from the same bytes, so a tied output projection shares them.
+//! repacked copy of the weights it takes), except Q8_0/Q4_0/Q5_0 weights that only these kernels
+//! read on an AVX-512 VNNI CPU: those are regrouped ([`regroup`]) into a layout of the same size
+//! that the one-row kernel reads with under half the instructions, in place of the file's. An
+//! embedding table in these formats is dequantized row by row from the same bytes, so a tied
+//! output projection shares them.
 //!
 //! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); CPUs without AVX2/FMA/F16C,
 //! other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
@@ -26,6 +29,7 @@
 //! `avx2` (these kernels without the VNNI ones).
 
 pub mod formats;
+pub mod regroup;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
@@ -148,6 +152,8 @@ pub struct QWeight {
     bytes: Bytes,
     /// AVX-512 VNNI tiles for the 32-value formats (decided once, when the weight is built).
     vnni: bool,
+    /// The bytes are in [`regroup`]'s layout (only with `vnni`), not the file's.
+    grouped: bool,
 }
 
 /// Where a weight's bytes live: in the candle `QTensor` it was built from (shared, so that
@@ -208,13 +214,20 @@ impl QWeight {
         {
             return Ok(None);
         }
-        Ok(Some(QWeight {
+        let mut w = QWeight {
             kind,
             rows,
             cols,
             bytes: Bytes::Tensor(q.clone()),
             vnni: vnni_available(),
-        }))
+            grouped: false,
+        };
+        // Regrouped where only these kernels read the weight: candle's prefill needs the file's
+        // layout, and keeping both would double the weight's memory.
+        if w.vnni && w.own_prefill() {
+            w.regroup();
+        }
+        Ok(Some(w))
     }
 
     pub fn from_bytes(kind: QKind, rows: usize, cols: usize, data: Vec<u8>) -> Result<QWeight> {
@@ -232,7 +245,26 @@ impl QWeight {
             cols,
             bytes: Bytes::Owned(data),
             vnni: vnni_available(),
+            grouped: false,
         })
+    }
+
+    /// Put the bytes in [`regroup`]'s layout for the one-row VNNI kernels, where the format and
+    /// width allow it and those kernels run here; the weight then owns its bytes (a shared
+    /// candle tensor is let go). Prefill and embedding lookups read rows back in the file's
+    /// layout ([`regroup::file_row`]).
+    pub fn regroup(&mut self) {
+        if self.grouped || !self.vnni || !regroup::supported(self.kind, self.cols) {
+            return;
+        }
+        let g = regroup::regroup(self.kind, self.rows, self.cols, self.data());
+        self.bytes = Bytes::Owned(g);
+        self.grouped = true;
+    }
+
+    /// Whether the bytes are regrouped ([`QWeight::regroup`]).
+    pub fn is_grouped(&self) -> bool {
+        self.grouped
     }
 
     pub fn kind(&self) -> QKind {
@@ -272,14 +304,30 @@ impl QWeight {
     fn row_bytes(&self) -> usize {
         self.cols / self.kind.block_elems() * self.kind.block_bytes()
     }
-    fn row(&self, r: usize) -> &[u8] {
+    /// Rows `js` in the file's layout: borrowed, or rebuilt into `buf` when regrouped.
+    fn file_rows<'a>(&'a self, js: std::ops::Range<usize>, buf: &'a mut Vec<u8>) -> &'a [u8] {
+        let rb = self.row_bytes();
+        if !self.grouped {
+            return &self.data()[js.start * rb..js.end * rb];
+        }
+        buf.resize(js.len() * rb, 0);
+        for (j, o) in js.zip(buf.chunks_exact_mut(rb)) {
+            regroup::file_row(self.kind, self.rows, self.cols, self.data(), j, o);
+        }
+        buf
+    }
+
+    /// Row `r` of a weight in the file's layout.
+    fn file_row(&self, r: usize) -> &[u8] {
+        debug_assert!(!self.grouped);
         let rb = self.row_bytes();
         &self.data()[r * rb..(r + 1) * rb]
     }
 
     /// Row `r` as f32 values.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        dequantize_row(self.kind, self.row(r), out)
+        let mut buf = Vec::new();
+        dequantize_row(self.kind, self.file_rows(r..r + 1, &mut buf), out)
     }
 
     /// Rows `ids` as a `(ids.len(), cols)` tensor of `dtype` (an embedding lookup).
@@ -314,16 +362,13 @@ impl QWeight {
             )));
         }
         let m = x.len() / k;
-        // Decoding: enough tasks to balance the barrier pool's threads. Prefill: small blocks of
-        // weight rows, each used against every activation row while it is in the cache.
-        let per_task = if m == 1 {
-            (n / (candle_core::utils::get_num_threads().max(1) * 8)).clamp(4, 256)
-        } else {
-            8
-        };
+        // Decoding: enough tasks to balance the barrier pool's threads, whole groups of a
+        // regrouped weight each. Prefill: small blocks of weight rows, each used against every
+        // activation row while it is in the cache.
+        let per_task = if m == 1 { one_row_task_rows(n) } else { 8 };
         let ptr = OutPtr(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
-        if m >= PREPARED_MIN_ROWS && self.vnni {
+        if self.vnni && (m >= PREPARED_MIN_ROWS || (self.grouped && m > 1)) {
             self.matmul_prepared(x, per_task, ptr);
             return Ok(());
         }
@@ -413,11 +458,24 @@ impl QWeight {
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
-            let rows: Vec<&[u8]> = (j0..j1).map(|j| self.row(j)).collect();
-            let mut prep = vec![0u8; rows.len() * npairs * rec];
-            // SAFETY: `vnni` is set only when vnni_available(); `prep` holds every pair of
-            // every row, and the activation arrays every pair of every activation row.
-            unsafe { x86_vnni::prepare(self.kind, &rows, npairs, &mut prep) };
+            let mut prep = vec![0u8; (j1 - j0) * npairs * rec];
+            if self.grouped {
+                let (data, rb) = (self.data(), self.row_bytes());
+                let rows: Vec<(*const u8, usize, usize)> = (j0..j1)
+                    .map(|j| {
+                        let (r0, g) = regroup::group_of(n, j);
+                        (data[r0 * rb..(r0 + g) * rb].as_ptr(), g, j - r0)
+                    })
+                    .collect();
+                // SAFETY: `grouped` implies `vnni`; each pointer starts a group of `g` rows
+                // holding `npairs` records, and `prep` holds every pair of every row.
+                unsafe { x86_vnni::prepare_grouped(self.kind, &rows, npairs, &mut prep) };
+            } else {
+                let rows: Vec<&[u8]> = (j0..j1).map(|j| self.file_row(j)).collect();
+                // SAFETY: `vnni` is set only when vnni_available(); `prep` holds every pair of
+                // every row, and the activation arrays every pair of every activation row.
+                unsafe { x86_vnni::prepare(self.kind, &rows, npairs, &mut prep) };
+            }
             let w = |u: usize| prep[u * npairs * rec..].as_ptr();
             let x = |i: usize| {
                 let c = if MIN {
@@ -513,6 +571,15 @@ impl QWeight {
         // The bytes once per call: reaching them through the candle tensor for every tile took
         // about 1% of a decoding step.
         let data = self.data();
+        #[cfg(target_arch = "x86_64")]
+        if self.grouped {
+            // Regrouped weights are read here for one row only (`matmul` sends more to the
+            // prepared path).
+            for i in is {
+                self.grouped_rows(data, js.clone(), act, i, out);
+            }
+            return;
+        }
         let mut i = is.start;
         while i < is.end {
             if i + RX <= is.end {
@@ -523,6 +590,60 @@ impl QWeight {
                 self.tiles_rows::<RW, 1>(data, js.clone(), [i], act, out, n);
                 i += 1;
             }
+        }
+    }
+
+    /// Weight rows `js` (whole groups: `js.start` a multiple of [`regroup::GROUP`]) of a
+    /// regrouped weight against activation row `i`.
+    #[cfg(target_arch = "x86_64")]
+    fn grouped_rows(
+        &self,
+        data: &[u8],
+        js: std::ops::Range<usize>,
+        act: &Act,
+        i: usize,
+        out: OutPtr,
+    ) {
+        use x86_vnni::{dot_grouped, Grouped};
+        /// One group of `g` rows at `p`: `put(t, y)` for each of its rows.
+        ///
+        /// # Safety
+        /// As `dot_grouped`'s.
+        #[inline]
+        unsafe fn group<F: Grouped>(
+            p: *const u8,
+            g: usize,
+            npairs: usize,
+            act: &Act,
+            i: usize,
+            mut put: impl FnMut(usize, f32),
+        ) {
+            let mut each = |y: &[f32]| y.iter().enumerate().for_each(|(t, &v)| put(t, v));
+            match g {
+                4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
+                3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
+                2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
+                _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
+            }
+        }
+        debug_assert!(js.start.is_multiple_of(regroup::GROUP));
+        let (n, rb, npairs) = (self.rows, self.row_bytes(), self.cols / 64);
+        let mut j = js.start;
+        while j < js.end {
+            let g = regroup::GROUP.min(n - j);
+            let p = data[j * rb..(j + g) * rb].as_ptr();
+            // SAFETY: (i, j + t) is inside the output, and only this task writes column j + t.
+            let put = |t: usize, v: f32| unsafe { out.write(i * n + j + t, v) };
+            // SAFETY: `grouped` is set only with `vnni` (vnni_available()); the group's bytes
+            // are its `npairs` records, and the activation row holds `cols` quants.
+            unsafe {
+                match self.kind {
+                    QKind::Q8_0 => group::<x86::Q80>(p, g, npairs, act, i, put),
+                    QKind::Q4_0 => group::<x86::Q40>(p, g, npairs, act, i, put),
+                    _ => group::<x86::Q50>(p, g, npairs, act, i, put),
+                }
+            }
+            j += g;
         }
     }
 
@@ -696,10 +817,8 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         .filter(|a| ws.iter().any(|w| w.kind.act() == *a))
         .map(|a| (a, quantize_rows(a, x, k)))
         .collect();
-    // Sized for the barrier pool the tasks run on (candle's thread count, caller included).
-    let threads = candle_core::utils::get_num_threads().max(1);
     let total: usize = ws.iter().map(|w| w.rows).sum();
-    let per_task = (total / (threads * 8)).clamp(4, 256);
+    let per_task = one_row_task_rows(total);
     // (weight, first row, last row) for every task of every weight.
     let tasks: Vec<(usize, usize, usize)> = ws
         .iter()
@@ -722,6 +841,15 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
     });
     Ok(())
+}
+
+/// Weight rows per task of a one-row product over `n` rows: about eight tasks per thread of the
+/// barrier pool the tasks run on (its workers and the caller), a whole number of
+/// [`regroup::GROUP`]s. The pool's own count, not `candle_core::utils::get_num_threads()`: without
+/// `RAYON_NUM_THREADS` that parses /proc/cpuinfo on every call (about 3% of a decoding step).
+fn one_row_task_rows(n: usize) -> usize {
+    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
+    (n / (threads * 8)).clamp(4, 256) / regroup::GROUP * regroup::GROUP
 }
 
 /// Quantize activation rows, in parallel when there are many.

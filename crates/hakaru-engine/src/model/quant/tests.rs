@@ -89,22 +89,39 @@ fn activation_quantization_round_trips_within_half_a_step() {
             assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
         }
     }
-    // The AVX2 quantizer gives the same scales and the same quants but at exact halves.
+    // The AVX2 quantizers give the same scales and the same quants but at exact halves.
     if kernels_available() {
-        let mut x = x.clone();
+        let mut x = random(3 * 512, 3);
         x[5] = 0.0;
         x[64..96].fill(0.0);
-        let a = Act::quantize(ActKind::Q8_0, &x, 512);
-        let b = Act::quantize_with(ActKind::Q8_0, &x, 512, true);
-        assert_eq!(a.d, b.d);
-        let differ = a.qs.iter().zip(&b.qs).filter(|(p, q)| p != q).count();
-        assert!(a
-            .qs
-            .iter()
-            .zip(&b.qs)
-            .all(|(p, q)| (*p as i32 - *q as i32).abs() <= 1));
-        assert!(differ <= 2, "{differ} quants differ");
-        assert!(b.row_qs(0)[64..96].iter().all(|&q| q == 0));
+        // Q8_K: the first of two values of the largest magnitude sets the sign of the scale.
+        x[300] = -4.0;
+        x[310] = 4.0;
+        // An all-zero 256-value block.
+        x[1024..1280].fill(0.0);
+        for kind in [ActKind::Q8_0, ActKind::Q8K] {
+            let a = Act::quantize(kind, &x, 512);
+            let b = Act::quantize_with(kind, &x, 512, true);
+            assert_eq!(a.d, b.d, "{kind:?}");
+            let differ = a.qs.iter().zip(&b.qs).filter(|(p, q)| p != q).count();
+            assert!(a
+                .qs
+                .iter()
+                .zip(&b.qs)
+                .all(|(p, q)| (*p as i32 - *q as i32).abs() <= 1));
+            assert!(differ <= 2, "{kind:?}: {differ} quants differ");
+            assert!(b.row_qs(0)[64..96].iter().all(|&q| q == 0));
+            assert!(b.row_qs(2)[..256].iter().all(|&q| q == 0));
+            if kind == ActKind::Q8K {
+                // −4 first: it maps to −127 (a positive scale), +4 to 127.
+                assert!(b.d[1] > 0.0);
+                assert_eq!((b.row_qs(0)[300], b.row_qs(0)[310]), (-127, 127));
+                assert_eq!(b.d[4], 0.0);
+                for (s, q) in b.bsums.iter().zip(b.qs.chunks(16)) {
+                    assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
+                }
+            }
+        }
     }
     // An all-zero row quantizes to zeros with a zero scale, not NaN.
     let z = Act::quantize(ActKind::Q8K, &[0.0; 256], 256);
@@ -112,60 +129,108 @@ fn activation_quantization_round_trips_within_half_a_step() {
     assert!(z.qs.iter().all(|&q| q == 0));
 }
 
-/// The kernels against the same arithmetic done plainly: dequantized weights times dequantized
-/// activations, summed in f64. Several row counts, so both the four-row and one-row paths and
-/// the remainder run.
+/// `w`'s products against the same arithmetic done plainly: dequantized weights times
+/// dequantized activations, summed in f64, for `m` activation rows of each count in `ms`.
+fn assert_equals_dequantized_product(w: &QWeight, ms: &[usize], what: &str) {
+    let (n, k) = (w.rows(), w.cols());
+    let wf: Vec<Vec<f32>> = (0..n)
+        .map(|j| {
+            let mut r = vec![0f32; k];
+            w.dequantize_row(j, &mut r);
+            r
+        })
+        .collect();
+    for &m in ms {
+        let x = random(m * k, 11 + m as u64);
+        let mut y = vec![0f32; m * n];
+        w.matmul(&x, &mut y).unwrap();
+        // The prepared (prefill) path quantizes activations to Q8_0 for every format.
+        let prepared = w.vnni && (m >= PREPARED_MIN_ROWS || (w.grouped && m > 1));
+        let act_kind = if prepared {
+            ActKind::Q8_0
+        } else {
+            w.kind.act()
+        };
+        let a = quantize_rows(act_kind, &x, k);
+        for i in 0..m {
+            let xa = a.dequantize_row(i);
+            for j in 0..n {
+                let want: f64 = wf[j]
+                    .iter()
+                    .zip(&xa)
+                    .map(|(&p, &q)| p as f64 * q as f64)
+                    .sum();
+                let mag: f64 = wf[j]
+                    .iter()
+                    .zip(&xa)
+                    .map(|(&p, &q)| (p as f64 * q as f64).abs())
+                    .sum();
+                let got = y[i * n + j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * mag + 1e-6,
+                    "{what} m={m} ({i},{j}): {got} vs {want} (scale {mag})"
+                );
+            }
+        }
+    }
+}
+
+/// The kernels against the dequantized product. Several row counts, so both the four-row and
+/// one-row paths and the remainder run.
 #[test]
 fn kernels_equal_the_dequantized_product() {
     if skip() {
         return;
     }
-    let n = 37;
     for ((kind, dt), vnni) in variants() {
         // An odd number of 32-value blocks, so the VNNI tiles' single-block tail runs too.
         let k = if kind.block_elems() == 32 { 800 } else { 768 };
-        let (_, mut w) = pair(kind, dt, n, k);
+        let (_, mut w) = pair(kind, dt, 37, k);
         w.vnni = vnni;
-        let wf: Vec<Vec<f32>> = (0..n)
-            .map(|j| {
-                let mut r = vec![0f32; k];
-                w.dequantize_row(j, &mut r);
-                r
-            })
-            .collect();
-        for m in [1, 3, 4, 9, 16] {
-            let x = random(m * k, 11 + m as u64);
-            let mut y = vec![0f32; m * n];
-            w.matmul(&x, &mut y).unwrap();
-            // The prepared (prefill) path quantizes activations to Q8_0 for every format.
-            let act_kind = if vnni && m >= PREPARED_MIN_ROWS {
-                ActKind::Q8_0
-            } else {
-                kind.act()
-            };
-            let a = quantize_rows(act_kind, &x, k);
-            for i in 0..m {
-                let xa = a.dequantize_row(i);
-                for j in 0..n {
-                    let want: f64 = wf[j]
-                        .iter()
-                        .zip(&xa)
-                        .map(|(&p, &q)| p as f64 * q as f64)
-                        .sum();
-                    let mag: f64 = wf[j]
-                        .iter()
-                        .zip(&xa)
-                        .map(|(&p, &q)| (p as f64 * q as f64).abs())
-                        .sum();
-                    let got = y[i * n + j] as f64;
-                    assert!(
-                        (got - want).abs() <= 1e-5 * mag + 1e-6,
-                        "{kind:?} vnni={vnni} m={m} ({i},{j}): {got} vs {want} (scale {mag})"
-                    );
-                }
+        assert_equals_dequantized_product(&w, &[1, 3, 4, 9, 16], &format!("{kind:?} vnni={vnni}"));
+    }
+}
+
+/// Regrouped weights (one-row VNNI kernels on the regrouped layout, prefill on rows rebuilt in
+/// the file's layout) give the dequantized product and dequantize to the same rows, with a last
+/// group of every size.
+#[test]
+fn regrouped_kernels_equal_the_dequantized_product() {
+    if skip() || !vnni_available() {
+        eprintln!("skipped: the regrouped layout is used only with AVX-512 VNNI");
+        return;
+    }
+    for (kind, dt) in &KINDS[..3] {
+        for n in [36, 37, 38, 39] {
+            let (_, plain) = pair(*kind, *dt, n, 832);
+            let (_, mut w) = pair(*kind, *dt, n, 832);
+            w.regroup();
+            assert!(w.is_grouped(), "{kind:?}");
+            assert_ne!(w.data(), plain.data());
+            let (mut a, mut b) = (vec![0f32; 832], vec![0f32; 832]);
+            for j in 0..n {
+                w.dequantize_row(j, &mut a);
+                plain.dequantize_row(j, &mut b);
+                assert_eq!(a, b, "{kind:?} row {j}");
             }
+            assert_equals_dequantized_product(&w, &[1, 2, 9], &format!("{kind:?} regrouped n={n}"));
+            // One row, fused with another weight's rows (as q/k/v are).
+            let x = random(832, 4);
+            let (mut y1, mut y2) = (vec![0f32; n], vec![0f32; 40]);
+            let (_, v) = pair(*kind, *dt, 40, 832);
+            matvec_many(&[&w, &v], &x, &mut [&mut y1, &mut y2]).unwrap();
+            let mut alone = vec![0f32; n];
+            w.matmul(&x, &mut alone).unwrap();
+            assert_eq!(y1, alone, "{kind:?} fused");
         }
     }
+    // Widths of an odd number of blocks and the K-quants keep the file's layout.
+    let (_, mut odd) = pair(QKind::Q5_0, GgmlDType::Q5_0, 4, 800);
+    odd.regroup();
+    assert!(!odd.is_grouped());
+    let (_, mut k) = pair(QKind::Q4K, GgmlDType::Q4K, 4, 768);
+    k.regroup();
+    assert!(!k.is_grouped());
 }
 
 /// The whole projection (activation quantization included) against the unquantized product and
@@ -279,7 +344,7 @@ fn own_kernels_take_what_candle_does_not_repack() {
     assert_eq!(use_own_kernels(QKind::Q8_0, 1536, 1536), !vnni);
 }
 
-/// A weight built from a candle tensor shares its bytes, and a projection on it runs one row on
+/// A weight built from a candle tensor shares its bytes (unless regrouped), and a projection on it runs one row on
 /// these kernels and several on candle's `QMatMul` where candle's repacked tiles apply (Q4_K at a
 /// 256-multiple width and a 16-multiple row count), both close to the float product.
 #[test]
@@ -300,12 +365,20 @@ fn shared_weight_runs_one_row_here_and_prefill_where_faster() {
             .unwrap()
             .expect("a CPU tensor of a supported format");
         assert_eq!(w.storage_bytes(), q.storage_size_in_bytes());
-        assert_eq!(
-            w.data().as_ptr(),
-            q.data().unwrap().as_ptr(),
-            "{kind:?}: the bytes are shared, not copied"
-        );
         let own = w.own_prefill();
+        // Regrouped exactly where only these kernels read the weight; otherwise shared.
+        assert_eq!(
+            w.is_grouped(),
+            own && vnni_available() && regroup::supported(kind, k),
+            "{kind:?}"
+        );
+        if !w.is_grouped() {
+            assert_eq!(
+                w.data().as_ptr(),
+                q.data().unwrap().as_ptr(),
+                "{kind:?}: the bytes are shared, not copied"
+            );
+        }
         assert_eq!(own, use_own_kernels(kind, n, k));
         let l = crate::model::Linear::packed(std::sync::Arc::new(w), None).unwrap();
         let crate::model::Linear::Packed { prefill, .. } = &l else {
