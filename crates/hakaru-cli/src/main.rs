@@ -51,6 +51,7 @@ enum Command {
 
 fn main() -> ExitCode {
     hakaru_engine::device::tune_allocator();
+    hakaru_engine::device::settle_threads();
     let cli = Cli::parse();
     cmd::init_tracing();
     let result = match &cli.command {

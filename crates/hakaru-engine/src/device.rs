@@ -56,6 +56,23 @@ pub fn set_threads(n: usize) {
     }
 }
 
+/// Fix the CPU thread count for the process: `RAYON_NUM_THREADS` when it holds a count, else
+/// candle's default (the physical cores), written into it. Two reasons: candle 0.11.1's
+/// `get_num_threads`, which candle calls in its parallel operations, counts physical cores by
+/// reading and parsing /proc/cpuinfo on every call when the variable is unset (it showed in
+/// decoding profiles); and provenance reads the count from the variable, so it records the one
+/// that runs rather than the logical CPUs. `--threads` overrides it later ([`set_threads`]).
+/// Call at start-up, before other threads exist.
+pub fn settle_threads() {
+    let set = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .is_some_and(|n| n > 0);
+    if !set {
+        set_threads(candle_core::utils::get_num_threads());
+    }
+}
+
 /// Keep freed memory in the process. glibc serves blocks of 128 KiB and more (a threshold that
 /// rises with use, to 32 MiB at most) with fresh mappings and returns the free top of its heap to
 /// the system once more than about twice that is free; a forward pass frees and allocates

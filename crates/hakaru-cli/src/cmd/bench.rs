@@ -86,8 +86,15 @@ const FORMATS: &[&str] = &["md", "json", "jsonl", "csv"];
 /// Bytes read per bandwidth pass: far larger than any cache.
 const BANDWIDTH_BYTES: usize = 256 << 20;
 
+/// The threads the model runs on: `--threads`, else the count settled at start-up
+/// (`hakaru_engine::device::settle_threads`).
 fn threads(load: &LoadArgs) -> usize {
     load.threads
+        .or_else(|| {
+            std::env::var("RAYON_NUM_THREADS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+        })
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
