@@ -18,8 +18,7 @@ use std::arch::x86_64::*;
 
 use super::formats::Act;
 use super::x86::{
-    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, unpack_k4_scales, Block32, Q40, Q50,
-    Q80,
+    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80,
 };
 
 #[inline]
@@ -407,12 +406,8 @@ pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
     let idxm = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
     let init = (_mm512_setzero_ps(), _mm256_setzero_ps());
     let acc = k_rows(w, 144, a, row, init, |p, x, bs, dx, (acc, accm)| {
-        let u = unpack_k4_scales(std::slice::from_raw_parts(p.add(4), 12));
         // Words 0..8: the sub-blocks' scales; 8..16: their mins.
-        let sm = _mm256_cvtepu8_epi16(_mm_set_epi64x(
-            (u[2] as u64 | (u[3] as u64) << 32) as i64,
-            (u[0] as u64 | (u[1] as u64) << 32) as i64,
-        ));
+        let sm = _mm256_cvtepu8_epi16(k4_scales_mins(p));
         let sm512 = _mm512_castsi256_si512(sm);
         let s: [__m512i; 4] = std::array::from_fn(|j| {
             // The 32 bytes of quarter j in both halves, the upper half's high nibbles.
@@ -430,15 +425,54 @@ pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
             _mm512_packs_epi32(s[2], s[3]),
             _mm512_permutexvar_epi16(idx23, sm512),
         );
-        let d = f16_to_f32(p) * dx;
+        // d and dmin together: [d·dx, dmin·dx, …].
+        let dd = _mm_mul_ps(
+            _mm_cvtph_ps(_mm_cvtsi32_si128((p as *const i32).read_unaligned())),
+            _mm_set1_ps(dx),
+        );
         let mins = _mm256_madd_epi16(bs, _mm256_permutexvar_epi16(idxm, sm));
-        let dmin = f16_to_f32(p.add(2)) * dx;
         (
-            _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(t), acc),
-            _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), accm),
+            _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(t), acc),
+            _mm256_fmadd_ps(
+                _mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                _mm256_cvtepi32_ps(mins),
+                accm,
+            ),
         )
     });
     acc.map(|(acc, accm)| _mm512_reduce_add_ps(acc) - hsum(accm))
+}
+
+/// The 8 six-bit scales, then the 8 mins, of the Q4_K block at `p` (12 packed bytes at `p + 4`)
+/// as 16 bytes: ggml's `get_scale_min_k4` for every sub-block at once, in vector registers
+/// instead of the scalar shifts and masks (which took a third of the one-row kernel's
+/// instructions). Sub-blocks 0..4 keep the low 6 bits of bytes 0..4 (scales) and 4..8 (mins);
+/// 4..8 take the nibbles of bytes 8..12 and, as bits 4–5, the top two bits of bytes 0..4
+/// (scales) and 4..8 (mins).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn k4_scales_mins(p: *const u8) -> __m128i {
+    // 16 bytes from p + 4: the 12 packed bytes and 4 quant bytes, unused.
+    let q = _mm_loadu_si128(p.add(4) as *const __m128i);
+    let low = _mm_shuffle_epi8(
+        q,
+        _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11),
+    );
+    let top = _mm_shuffle_epi8(
+        q,
+        _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7),
+    );
+    let keep = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    let high_nibble = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    let v = _mm_or_si128(
+        _mm_and_si128(low, keep),
+        _mm_and_si128(_mm_srli_epi16(low, 4), high_nibble),
+    );
+    // (b >> 6) << 4 = (b >> 2) & 0x30; the 16-bit shift brings nothing into bits 4–5.
+    _mm_or_si128(
+        v,
+        _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)),
+    )
 }
 
 /// The loop of the one-row K-quant kernels: for each 256-value block, the activation's four
