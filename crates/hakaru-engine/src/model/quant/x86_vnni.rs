@@ -326,10 +326,10 @@ impl Grouped for Q50 {
     }
 }
 
-/// How far ahead of a regrouped record to prefetch, in bytes. A group is one stream per thread,
-/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy:
-/// measured on Qwen2.5-0.5B's Q4_K_M decoding (benches/README.md), 2 KiB gave 51–53 tokens/s
-/// against 50–51 for 1 KiB, 49 for 4 KiB, 38 for 512 bytes and 35 without prefetching.
+/// How far ahead of a regrouped record to prefetch, in bytes. A task's groups are one stream,
+/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy; on
+/// Qwen2.5-0.5B's Q4_K_M decoding 2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB
+/// (benches/README.md, "Regrouped weights").
 const GROUPED_AHEAD: usize = 2048;
 
 /// One activation row (Q8_0) against the `G` rows of one regrouped group (a decoding step):
