@@ -3,7 +3,8 @@
 //! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
 //! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
-//! loaded on an AVX-512 VNNI CPU uses).
+//! loaded on an AVX-512 VNNI CPU uses); `from memory` runs the regrouped ones on a matrix over
+//! 1 GB.
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -68,5 +69,34 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, kernels);
+/// One row against a weight far larger than the caches (over 1 GB: some server CPUs have
+/// last-level caches of hundreds of MiB), regrouped as a model loads it, so the figure is the
+/// kernel's pace from memory; compare `hakaru bench --bandwidth`. The rows repeat the 4864 × 896
+/// matrix above (the values do not change the speed).
+fn from_memory(c: &mut Criterion) {
+    if !kernels_available() {
+        return;
+    }
+    let (block_rows, cols, copies) = (4864, 896, 360);
+    let rows = block_rows * copies;
+    let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+    let mut out = vec![0f32; rows];
+    let mut g = c.benchmark_group(format!("from memory {rows}x{cols}"));
+    g.sample_size(10);
+    for (name, kind, dt) in [
+        ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0),
+        ("Q5_0", QKind::Q5_0, GgmlDType::Q5_0),
+    ] {
+        let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        let mut w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
+        w.regroup();
+        g.bench_function(format!("{name} hakaru regrouped m=1"), |b| {
+            b.iter(|| w.matmul(&x, &mut out).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, from_memory);
 criterion_main!(benches);

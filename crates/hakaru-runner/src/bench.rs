@@ -10,7 +10,7 @@
 //! processes used meanwhile and is marked `noisy` above [`provenance::CPU_LOAD_WARN_CORES`].
 //!
 //! The memory-bandwidth ceiling ([`memory_bandwidth`]) is a multi-threaded sequential read of a
-//! buffer much larger than the caches; a tg row's `bandwidth.fraction` is its median speed over
+//! buffer of gigabytes ([`bandwidth_buffer_bytes`]); a tg row's `bandwidth.fraction` is its median speed over
 //! the speed the ceiling allows for the bytes one token reads (weights plus the KV cache at the
 //! test's depth).
 
@@ -183,6 +183,24 @@ pub fn peak_rss() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// How many bytes [`memory_bandwidth`] should read for the ceiling: 4 GiB, or a quarter of the
+/// memory available now where that is less, and never under 256 MiB; 64 MiB in debug builds
+/// (whose figures mean nothing, and whose tests should not hold gigabytes). Far larger than any
+/// cache is not enough: on the development machine (a 480 MiB last-level cache reported) a
+/// 256 MiB buffer read about 25 or about 35 GB/s from one run to the next, back to back, while
+/// 4 GiB read 32–33 GB/s each time (benches/README.md).
+pub fn bandwidth_buffer_bytes() -> usize {
+    const MIN: usize = 256 << 20;
+    const MAX: usize = 4 << 30;
+    if cfg!(debug_assertions) {
+        return 64 << 20;
+    }
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    let available = usize::try_from(sys.available_memory()).unwrap_or(usize::MAX);
+    (available / 4).clamp(MIN, MAX)
 }
 
 /// The machine's memory read bandwidth in GB/s (10⁹ bytes per second): `threads` threads each

@@ -285,7 +285,7 @@ fn run_throughput(
         let threads = provenance::device(&info)
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        bench::memory_bandwidth(256 << 20, threads.max(1), 3)
+        bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads.max(1), 3)
     });
     let cx = bench::BenchContext {
         api_prices: Vec::new(),

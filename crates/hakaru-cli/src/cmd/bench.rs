@@ -83,9 +83,6 @@ pub struct Args {
 
 const FORMATS: &[&str] = &["md", "json", "jsonl", "csv"];
 
-/// Bytes read per bandwidth pass: far larger than any cache.
-const BANDWIDTH_BYTES: usize = 256 << 20;
-
 /// The threads the model runs on: `--threads`, else the count settled at start-up
 /// (`hakaru_engine::device::settle_threads`).
 fn threads(load: &LoadArgs) -> usize {
@@ -116,7 +113,7 @@ pub fn run(args: &Args) -> Result<()> {
             "measuring memory bandwidth ({} threads)…",
             threads(&args.load)
         );
-        let gb = bench::memory_bandwidth(BANDWIDTH_BYTES, threads(&args.load), 5);
+        let gb = bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads(&args.load), 5);
         eprintln!("memory bandwidth: {gb:.1} GB/s");
         Some(gb)
     } else {
