@@ -177,12 +177,36 @@ pub fn latency(secs: &[f64]) -> Option<Latency> {
     })
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes, leaving out the buffer of
+/// [`memory_bandwidth`] (gigabytes, which would otherwise be every row's peak).
 pub fn peak_rss() -> Option<u64> {
+    let hwm = vm_hwm()?;
+    Some(hwm.max(PEAK_BEFORE_RESET.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// The peak before [`memory_bandwidth`] last reset `VmHWM`.
+static PEAK_BEFORE_RESET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn vm_hwm() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Run `f` (which allocates and frees a large buffer) without it counting in [`peak_rss`]:
+/// the peak before is kept, and Linux's `VmHWM` is reset afterwards (`5` into
+/// `/proc/self/clear_refs`) so that it tracks from there. Where the reset is not possible the
+/// peak includes the buffer.
+fn outside_peak<R>(f: impl FnOnce() -> R) -> R {
+    let before = vm_hwm();
+    let r = f();
+    if let Some(b) = before {
+        if std::fs::write("/proc/self/clear_refs", "5").is_ok() {
+            PEAK_BEFORE_RESET.fetch_max(b, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    r
 }
 
 /// How many bytes [`memory_bandwidth`] should read for the ceiling: 4 GiB, or a quarter of the
@@ -206,7 +230,12 @@ pub fn bandwidth_buffer_bytes() -> usize {
 /// The machine's memory read bandwidth in GB/s (10⁹ bytes per second): `threads` threads each
 /// sum their share of a `bytes`-byte buffer; the best of `reps` passes. Written by hand (a few
 /// lines of std threads) because the point is to measure plain loads, not a library's kernel.
+/// The buffer does not count in [`peak_rss`].
 pub fn memory_bandwidth(bytes: usize, threads: usize, reps: usize) -> f64 {
+    outside_peak(|| read_bandwidth(bytes, threads, reps))
+}
+
+fn read_bandwidth(bytes: usize, threads: usize, reps: usize) -> f64 {
     let words = (bytes / 8).max(threads.max(1) * 1024);
     // Not zeros: a page of zeros may be the shared zero page, never read from memory.
     let buf: Vec<u64> = (0..words as u64)
