@@ -214,7 +214,7 @@ fn outside_peak<R>(f: impl FnOnce() -> R) -> R {
 /// (whose figures mean nothing, and whose tests should not hold gigabytes). Far larger than any
 /// cache is not enough: on the development machine (a 480 MiB last-level cache reported) a
 /// 256 MiB buffer read about 25 or about 35 GB/s from one run to the next, back to back, while
-/// 4 GiB read 32–33 GB/s each time (benches/README.md).
+/// 4 GiB read 32.3–33.5 GB/s each time (benches/README.md).
 pub fn bandwidth_buffer_bytes() -> usize {
     const MIN: usize = 256 << 20;
     const MAX: usize = 4 << 30;

@@ -329,7 +329,7 @@ impl Grouped for Q50 {
 /// How far ahead of a regrouped record to prefetch, in bytes. A task's groups are one stream,
 /// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy; on
 /// Qwen2.5-0.5B's Q4_K_M decoding 2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB
-/// (benches/README.md, "Regrouped weights").
+/// (benches/README.md, "Decoding at the memory's pace").
 const GROUPED_AHEAD: usize = 2048;
 
 /// One activation row (Q8_0) against the `G` rows of one regrouped group (a decoding step):
