@@ -318,6 +318,7 @@ impl QWeight {
     }
 
     /// Row `r` of a weight in the file's layout.
+    #[cfg(target_arch = "x86_64")]
     fn file_row(&self, r: usize) -> &[u8] {
         debug_assert!(!self.grouped);
         let rb = self.row_bytes();
