@@ -282,10 +282,8 @@ fn run_throughput(
     let info = backend.describe();
     let ceiling = (info.device == "cpu").then(|| {
         reporter.message("measuring memory bandwidth");
-        let threads = provenance::device(&info)
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads.max(1), 3)
+        let threads = provenance::cpu_threads();
+        bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads, 3)
     });
     let cx = bench::BenchContext {
         api_prices: Vec::new(),

@@ -55,16 +55,19 @@ pub fn host() -> HostInfo {
     }
 }
 
+/// The CPU threads a model runs on: `RAYON_NUM_THREADS` (set by `--threads`, and by the CLI at
+/// start-up), else the logical CPUs.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The device part of provenance, from the backend.
 pub fn device(info: &BackendInfo) -> DeviceInfo {
-    let threads = if info.device == "cpu" {
-        std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-    } else {
-        None
-    };
+    let threads = (info.device == "cpu").then(cpu_threads);
     DeviceInfo {
         name: info.device.clone(),
         gpu: info.gpu.as_ref().and_then(|g| g.name.clone()),

@@ -87,12 +87,7 @@ const FORMATS: &[&str] = &["md", "json", "jsonl", "csv"];
 /// (`hakaru_engine::device::settle_threads`).
 fn threads(load: &LoadArgs) -> usize {
     load.threads
-        .or_else(|| {
-            std::env::var("RAYON_NUM_THREADS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-        })
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(hakaru_runner::provenance::cpu_threads)
 }
 
 pub fn run(args: &Args) -> Result<()> {

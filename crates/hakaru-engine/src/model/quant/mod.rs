@@ -304,31 +304,21 @@ impl QWeight {
     fn row_bytes(&self) -> usize {
         self.cols / self.kind.block_elems() * self.kind.block_bytes()
     }
-    /// Rows `js` in the file's layout: borrowed, or rebuilt into `buf` when regrouped.
-    fn file_rows<'a>(&'a self, js: std::ops::Range<usize>, buf: &'a mut Vec<u8>) -> &'a [u8] {
+    /// Row `r` in the file's layout: borrowed, or rebuilt into `buf` when regrouped.
+    fn file_row<'a>(&'a self, r: usize, buf: &'a mut Vec<u8>) -> &'a [u8] {
         let rb = self.row_bytes();
         if !self.grouped {
-            return &self.data()[js.start * rb..js.end * rb];
+            return &self.data()[r * rb..(r + 1) * rb];
         }
-        buf.resize(js.len() * rb, 0);
-        for (j, o) in js.zip(buf.chunks_exact_mut(rb)) {
-            regroup::file_row(self.kind, self.rows, self.cols, self.data(), j, o);
-        }
+        buf.resize(rb, 0);
+        regroup::file_row(self.kind, self.rows, self.cols, self.data(), r, buf);
         buf
-    }
-
-    /// Row `r` of a weight in the file's layout.
-    #[cfg(target_arch = "x86_64")]
-    fn file_row(&self, r: usize) -> &[u8] {
-        debug_assert!(!self.grouped);
-        let rb = self.row_bytes();
-        &self.data()[r * rb..(r + 1) * rb]
     }
 
     /// Row `r` as f32 values.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         let mut buf = Vec::new();
-        dequantize_row(self.kind, self.file_rows(r..r + 1, &mut buf), out)
+        dequantize_row(self.kind, self.file_row(r, &mut buf), out)
     }
 
     /// Rows `ids` as a `(ids.len(), cols)` tensor of `dtype` (an embedding lookup).
@@ -472,7 +462,8 @@ impl QWeight {
                 // holding `npairs` records, and `prep` holds every pair of every row.
                 unsafe { x86_vnni::prepare_grouped(self.kind, &rows, npairs, &mut prep) };
             } else {
-                let rows: Vec<&[u8]> = (j0..j1).map(|j| self.file_row(j)).collect();
+                let rb = self.row_bytes();
+                let rows: Vec<&[u8]> = self.data()[j0 * rb..j1 * rb].chunks_exact(rb).collect();
                 // SAFETY: `vnni` is set only when vnni_available(); `prep` holds every pair of
                 // every row, and the activation arrays every pair of every activation row.
                 unsafe { x86_vnni::prepare(self.kind, &rows, npairs, &mut prep) };

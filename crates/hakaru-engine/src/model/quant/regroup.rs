@@ -33,11 +33,6 @@ pub fn supported(kind: QKind, cols: usize) -> bool {
     matches!(kind, QKind::Q8_0 | QKind::Q4_0 | QKind::Q5_0) && cols.is_multiple_of(64)
 }
 
-/// Bytes of the scales before the rest of a record of `g` rows.
-pub const fn scales_bytes(g: usize) -> usize {
-    4 * g
-}
-
 /// Where row `i`'s quants start in a record of `g` rows of `kind`.
 pub const fn quants_at(kind: QKind, g: usize, i: usize) -> usize {
     match kind {

@@ -310,7 +310,7 @@ unsafe fn prefetch_block(p: *const u8, len: usize) {
 
 /// The 8 scales and 8 mins of a Q4_K block's 12 packed bytes, as 16 bytes.
 #[inline]
-pub(super) fn unpack_k4_scales(s: &[u8]) -> [u32; 4] {
+fn unpack_k4_scales(s: &[u8]) -> [u32; 4] {
     const KMASK1: u32 = 0x3f3f3f3f;
     const KMASK2: u32 = 0x0f0f0f0f;
     const KMASK3: u32 = 0x03030303;
