@@ -363,6 +363,11 @@ impl QWeight {
             self.matmul_prepared(x, per_task, ptr);
             return Ok(());
         }
+        #[cfg(target_arch = "x86_64")]
+        if !self.vnni && m >= PREPARED_MIN_ROWS && self.kind.block_elems() == 32 {
+            self.matmul_prepared_avx2(x, per_task, ptr);
+            return Ok(());
+        }
         let act = quantize_rows(self.kind.act(), x, k);
         if m == 1 {
             super::matvec::one_row_tasks(n.div_ceil(per_task), |c| {
@@ -545,6 +550,70 @@ impl QWeight {
                     u += rw;
                 }
                 i += rx;
+            }
+        });
+    }
+
+    /// Prefill of a 32-value format without VNNI: the activation rows interleaved by block in
+    /// groups of [`x86::PREP_ROWS`], each task's weight rows unpacked once
+    /// ([`x86::prepare_32`]), then each prepared weight row against each group
+    /// ([`x86::dot_prepared`]), groups outermost so the task's prepared rows stay in the
+    /// first-level cache.
+    #[cfg(target_arch = "x86_64")]
+    fn matmul_prepared_avx2(&self, x: &[f32], per_task: usize, out: OutPtr) {
+        const G: usize = x86::PREP_ROWS;
+        let act = quantize_rows(ActKind::Q8_0, x, self.cols);
+        let (m, n, nb, rb) = (act.rows, self.rows, self.cols / 32, self.row_bytes());
+        let groups = m / G;
+        let mut xq = vec![0i8; groups * G * nb * 32];
+        let mut xd = vec![0f32; groups * G * nb];
+        for g in 0..groups {
+            for r in 0..G {
+                let (q, d) = (act.row_qs(g * G + r), act.row_d(g * G + r));
+                for b in 0..nb {
+                    let at = (g * nb + b) * G + r;
+                    xq[at * 32..at * 32 + 32].copy_from_slice(&q[32 * b..32 * b + 32]);
+                    xd[at] = d[b];
+                }
+            }
+        }
+        let data = self.data();
+        (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
+            let j0 = c * per_task;
+            let j1 = (j0 + per_task).min(n);
+            let rows: Vec<&[u8]> = data[j0 * rb..j1 * rb].chunks_exact(rb).collect();
+            let mut qs = vec![0u8; rows.len() * nb * x86::PREP_BLOCK];
+            let mut ds = vec![0f32; rows.len() * nb];
+            // SAFETY: QWeight exists only with AVX2/FMA/F16C; the rows are whole blocks of this
+            // 32-value format and `qs`, `ds` hold every block of every row.
+            unsafe { x86::prepare_32(self.kind, &rows, &mut qs, &mut ds) };
+            let w = |u: usize| {
+                (
+                    qs[u * nb * x86::PREP_BLOCK..].as_ptr(),
+                    ds[u * nb..].as_ptr(),
+                )
+            };
+            // SAFETY (the writes): each (row, column) is inside the m × n output, and only this
+            // task writes columns j0..j1.
+            for g in 0..groups {
+                let (gq, gd) = (xq[g * G * nb * 32..].as_ptr(), xd[g * G * nb..].as_ptr());
+                for u in 0..j1 - j0 {
+                    let (wq, wd) = w(u);
+                    // SAFETY: the prepared row and the group hold `nb` blocks each.
+                    let y = unsafe { x86::dot_prepared(wq, wd, gq, gd, nb) };
+                    for (t, &v) in y.iter().enumerate() {
+                        unsafe { out.write((g * G + t) * n + j0 + u, v) };
+                    }
+                }
+            }
+            for i in groups * G..m {
+                let (q, d) = (act.row_qs(i).as_ptr(), act.row_d(i).as_ptr());
+                for u in 0..j1 - j0 {
+                    let (wq, wd) = w(u);
+                    // SAFETY: as above, for one activation row in its own layout.
+                    let v = unsafe { x86::dot_prepared_one(wq, wd, q, d, nb) };
+                    unsafe { out.write(i * n + j0 + u, v) };
+                }
             }
         });
     }

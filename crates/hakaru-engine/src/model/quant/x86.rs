@@ -470,3 +470,105 @@ unsafe fn dot_q6k_row<const R: usize>(
     }
     std::array::from_fn(|r| hsum(acc[r]))
 }
+
+/// Bytes of one weight block prepared for [`dot_prepared`]: its 32 quants as `|q|` (unsigned),
+/// then as `q` (whose signs `vpsignb` moves onto the activation).
+pub const PREP_BLOCK: usize = 64;
+
+/// Unpack rows of a 32-value format (Q8_0, Q4_0, Q5_0) for prefill, once per task: block `b` of
+/// row `r` becomes [`PREP_BLOCK`] bytes at `qs[(r·nb + b)·PREP_BLOCK..]` and its scale
+/// `ds[r·nb + b]`, where `nb` is a row's block count. [`tile_32`] unpacked each weight block
+/// (nibbles, fifth bits, an f16 scale, `|q|`) once per tile of four activation rows, and in
+/// prefill a weight row meets hundreds.
+///
+/// # Safety
+/// Each row holds whole blocks of `kind` (a 32-value format), `qs` and `ds` hold every block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn prepare_32(kind: super::QKind, rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
+    #[inline(always)]
+    unsafe fn each<F: Block32>(rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
+        let mut at = 0;
+        for row in rows {
+            for blk in row.chunks_exact(F::BYTES) {
+                let (d, w) = F::unpack(blk.as_ptr());
+                let o = qs.as_mut_ptr().add(at * PREP_BLOCK) as *mut __m256i;
+                _mm256_storeu_si256(o, _mm256_sign_epi8(w, w));
+                _mm256_storeu_si256(o.add(1), w);
+                ds[at] = d;
+                at += 1;
+            }
+        }
+    }
+    match kind {
+        super::QKind::Q8_0 => each::<Q80>(rows, qs, ds),
+        super::QKind::Q4_0 => each::<Q40>(rows, qs, ds),
+        _ => each::<Q50>(rows, qs, ds),
+    }
+}
+
+/// Activation rows per group of [`dot_prepared`]: eight accumulators of the sixteen registers.
+pub const PREP_ROWS: usize = 8;
+
+/// One prepared weight row ([`prepare_32`]: `w` its blocks, `dw` their scales) against a group
+/// of [`PREP_ROWS`] Q8_0 activation rows interleaved by block (`xq`: block `b` of the group's
+/// rows at `xq[256·b..]`, 32 quants a row; `xd`: their scales at `xd[8·b..]`), `nb` blocks. Per
+/// block and activation row: `vpsignb`, `vpmaddubsw`, `vpmaddwd`, a conversion, a
+/// multiplication by the activation's scale (broadcast from memory) and an `fma` with the
+/// weight's (broadcast once per block). The weight block stays in registers and each activation
+/// block is read once, at constant offsets from one pointer, so the eight accumulators keep
+/// their registers ([`tile_32`]'s two by four tiles kept four activation blocks for the second
+/// weight row and spilled).
+///
+/// # Safety
+/// `w` holds `nb` blocks of [`PREP_BLOCK`] bytes and `dw` their scales; `xq` and `xd` hold `nb`
+/// interleaved blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_prepared(
+    w: *const u8,
+    dw: *const f32,
+    xq: *const i8,
+    xd: *const f32,
+    nb: usize,
+) -> [f32; PREP_ROWS] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); PREP_ROWS];
+    for b in 0..nb {
+        let o = w.add(PREP_BLOCK * b);
+        let aw = load(o as *const i8);
+        let sw = load(o.add(32) as *const i8);
+        let d = _mm256_broadcast_ss(&*dw.add(b));
+        let (x, dx) = (xq.add(32 * PREP_ROWS * b), xd.add(PREP_ROWS * b));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let s = _mm256_sign_epi8(load(x.add(32 * r)), sw);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones);
+            let t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&*dx.add(r)));
+            *acc = _mm256_fmadd_ps(t, d, *acc);
+        }
+    }
+    acc.map(|a| hsum(a))
+}
+
+/// [`dot_prepared`] for a single activation row in its own layout (`xq`: `32·nb` quants, `xd`:
+/// `nb` scales): the rows left over after the groups.
+///
+/// # Safety
+/// As [`dot_prepared`], with `xq` and `xd` one row's.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_prepared_one(
+    w: *const u8,
+    dw: *const f32,
+    xq: *const i8,
+    xd: *const f32,
+    nb: usize,
+) -> f32 {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..nb {
+        let o = w.add(PREP_BLOCK * b);
+        let s = _mm256_sign_epi8(load(xq.add(32 * b)), load(o.add(32) as *const i8));
+        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(load(o as *const i8), s), ones);
+        let t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&*xd.add(b)));
+        acc = _mm256_fmadd_ps(t, _mm256_broadcast_ss(&*dw.add(b)), acc);
+    }
+    hsum(acc)
+}
