@@ -777,6 +777,14 @@ impl QWeight {
                     let y = x86_vnni::dot_q6k_one::<RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])
                 }
+                QKind::Q4_0 if RX == 1 => {
+                    let y = x86::dot_offset::<x86::Q40, RW>(w, act, rows[0]);
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
+                QKind::Q5_0 if RX == 1 => {
+                    let y = x86::dot_offset::<x86::Q50, RW>(w, act, rows[0]);
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
                 QKind::Q8_0 if self.vnni => x86_vnni::dot_32::<x86::Q80, RW, RX>(w, act, rows),
                 QKind::Q4_0 if self.vnni => x86_vnni::dot_32::<x86::Q40, RW, RX>(w, act, rows),
                 QKind::Q5_0 if self.vnni => x86_vnni::dot_32::<x86::Q50, RW, RX>(w, act, rows),
