@@ -23,7 +23,9 @@
 //! embedding table in these formats is dequantized row by row from the same bytes, so a tied
 //! output projection shares them.
 //!
-//! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); CPUs without AVX2/FMA/F16C,
+//! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); elsewhere the AVX2 ones
+//! ([`x86`]), whose prefill also unpacks each task's weight rows once (`prepare_32`) and whose
+//! one-row Q4_0/Q5_0 kernel reads the quants unsigned (`dot_offset`). CPUs without AVX2/FMA/F16C,
 //! other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
 //! comparisons: `candle` (candle everywhere), `hakaru` (these kernels wherever they apply),
 //! `avx2` (these kernels without the VNNI ones).
