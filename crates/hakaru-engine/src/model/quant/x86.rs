@@ -621,7 +621,6 @@ pub unsafe fn dot_prepared(
     xd: *const f32,
     nb: usize,
 ) -> [f32; PREP_ROWS] {
-    let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); PREP_ROWS];
     for b in 0..nb {
         let o = w.add(PREP_BLOCK * b);
@@ -630,9 +629,8 @@ pub unsafe fn dot_prepared(
         let d = _mm256_broadcast_ss(&*dw.add(b));
         let (x, dx) = (xq.add(32 * PREP_ROWS * b), xd.add(PREP_ROWS * b));
         for (r, acc) in acc.iter_mut().enumerate() {
-            let s = _mm256_sign_epi8(load(x.add(32 * r)), sw);
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, s), ones);
-            let t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&*dx.add(r)));
+            let p = signed_dot(aw, sw, load(x.add(32 * r)));
+            let t = _mm256_mul_ps(p, _mm256_broadcast_ss(&*dx.add(r)));
             *acc = _mm256_fmadd_ps(t, d, *acc);
         }
     }
@@ -652,13 +650,15 @@ pub unsafe fn dot_prepared_one(
     xd: *const f32,
     nb: usize,
 ) -> f32 {
-    let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
         let o = w.add(PREP_BLOCK * b);
-        let s = _mm256_sign_epi8(load(xq.add(32 * b)), load(o.add(32) as *const i8));
-        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(load(o as *const i8), s), ones);
-        let t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&*xd.add(b)));
+        let p = signed_dot(
+            load(o as *const i8),
+            load(o.add(32) as *const i8),
+            load(xq.add(32 * b)),
+        );
+        let t = _mm256_mul_ps(p, _mm256_broadcast_ss(&*xd.add(b)));
         acc = _mm256_fmadd_ps(t, _mm256_broadcast_ss(&*dw.add(b)), acc);
     }
     hsum(acc)
