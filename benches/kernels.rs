@@ -3,8 +3,7 @@
 //! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
 //! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
-//! loaded on an AVX-512 VNNI CPU uses); `from memory` runs the regrouped ones on a matrix over
-//! 1 GB.
+//! loaded with these kernels uses); `from memory` runs both layouts on a matrix over 1 GB.
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -70,8 +69,8 @@ fn kernels(c: &mut Criterion) {
 }
 
 /// One row against a weight far larger than the caches (over 1 GB: some server CPUs have
-/// last-level caches of hundreds of MiB), regrouped as a model loads it, so the figure is the
-/// kernel's pace from memory; compare `hakaru bench --bandwidth`. The rows repeat the 4864 × 896
+/// last-level caches of hundreds of MiB), in the file's layout and then regrouped as a model
+/// loads it, so the figures are the kernels' pace from memory; compare `hakaru bench --bandwidth`. The rows repeat the 4864 × 896
 /// matrix above (the values do not change the speed).
 fn from_memory(c: &mut Criterion) {
     if !kernels_available() {
@@ -90,6 +89,9 @@ fn from_memory(c: &mut Criterion) {
         let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         let mut w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
+        g.bench_function(format!("{name} hakaru m=1"), |b| {
+            b.iter(|| w.matmul(&x, &mut out).unwrap())
+        });
         w.regroup();
         g.bench_function(format!("{name} hakaru regrouped m=1"), |b| {
             b.iter(|| w.matmul(&x, &mut out).unwrap())

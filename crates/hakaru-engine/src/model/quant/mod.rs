@@ -18,8 +18,9 @@
 //! once per task for hundreds of activation rows. Weights keep the file's byte layout in the
 //! candle tensor they were loaded into (no second copy; candle's repacked prefill keeps its own
 //! repacked copy of the weights it takes), except Q8_0/Q4_0/Q5_0 weights that only these kernels
-//! read on an AVX-512 VNNI CPU: those are regrouped ([`regroup`]) into a layout of the same size
-//! that the one-row kernel reads with under half the instructions, in place of the file's. An
+//! read: those are regrouped ([`regroup`]) into a layout of the same size, in place of the
+//! file's, which a one-row kernel reads as one memory stream per task with fewer instructions
+//! (`x86_vnni::dot_grouped` on AVX-512 VNNI, `x86::dot_grouped` on AVX2). An
 //! embedding table in these formats is dequantized row by row from the same bytes, so a tied
 //! output projection shares them.
 //!
@@ -226,7 +227,7 @@ impl QWeight {
         };
         // Regrouped where only these kernels read the weight: candle's prefill needs the file's
         // layout, and keeping both would double the weight's memory.
-        if w.vnni && w.own_prefill() {
+        if w.own_prefill() {
             w.regroup();
         }
         Ok(Some(w))
@@ -251,12 +252,12 @@ impl QWeight {
         })
     }
 
-    /// Put the bytes in [`regroup`]'s layout for the one-row VNNI kernels, where the format and
-    /// width allow it and those kernels run here; the weight then owns its bytes (a shared
+    /// Put the bytes in [`regroup`]'s layout for the one-row kernels, where the format and
+    /// width allow it; the weight then owns its bytes (a shared
     /// candle tensor is let go). Prefill and embedding lookups read rows back in the file's
     /// layout ([`regroup::file_row`]).
     pub fn regroup(&mut self) {
-        if self.grouped || !self.vnni || !regroup::supported(self.kind, self.cols) {
+        if self.grouped || !regroup::supported(self.kind, self.cols) {
             return;
         }
         let g = regroup::regroup(self.kind, self.rows, self.cols, self.data());
@@ -366,7 +367,10 @@ impl QWeight {
             return Ok(());
         }
         #[cfg(target_arch = "x86_64")]
-        if !self.vnni && m >= PREPARED_MIN_ROWS && self.kind.block_elems() == 32 {
+        if !self.vnni
+            && (m >= PREPARED_MIN_ROWS || (self.grouped && m > 1))
+            && self.kind.block_elems() == 32
+        {
             self.matmul_prepared_avx2(x, per_task, ptr);
             return Ok(());
         }
@@ -583,7 +587,18 @@ impl QWeight {
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
             let j0 = c * per_task;
             let j1 = (j0 + per_task).min(n);
-            let rows: Vec<&[u8]> = data[j0 * rb..j1 * rb].chunks_exact(rb).collect();
+            // A regrouped weight's rows rebuilt in the file's layout.
+            let mut rebuilt = Vec::new();
+            let bytes = if self.grouped {
+                rebuilt.resize((j1 - j0) * rb, 0);
+                for (j, o) in (j0..j1).zip(rebuilt.chunks_exact_mut(rb)) {
+                    regroup::file_row(self.kind, n, self.cols, data, j, o);
+                }
+                &rebuilt[..]
+            } else {
+                &data[j0 * rb..j1 * rb]
+            };
+            let rows: Vec<&[u8]> = bytes.chunks_exact(rb).collect();
             let mut qs = vec![0u8; rows.len() * nb * x86::PREP_BLOCK];
             let mut ds = vec![0f32; rows.len() * nb];
             // SAFETY: QWeight exists only with AVX2/FMA/F16C; the rows are whole blocks of this
@@ -667,13 +682,14 @@ impl QWeight {
         i: usize,
         out: OutPtr,
     ) {
-        use x86_vnni::{dot_grouped, Grouped};
-        /// One group of `g` rows at `p`: `put(t, y)` for each of its rows.
+        /// One group of `g` rows at `p`: `put(t, y)` for each of its rows, on the VNNI kernel
+        /// or the AVX2 one.
         ///
         /// # Safety
-        /// As `dot_grouped`'s.
+        /// As `dot_grouped`'s; `vnni` only where vnni_available().
         #[inline]
-        unsafe fn group<F: Grouped>(
+        unsafe fn group<F: x86_vnni::Grouped + x86::GroupedPair>(
+            vnni: bool,
             p: *const u8,
             g: usize,
             npairs: usize,
@@ -682,11 +698,22 @@ impl QWeight {
             mut put: impl FnMut(usize, f32),
         ) {
             let mut each = |y: &[f32]| y.iter().enumerate().for_each(|(t, &v)| put(t, v));
-            match g {
-                4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
-                3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
-                2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
-                _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
+            if vnni {
+                use x86_vnni::dot_grouped;
+                match g {
+                    4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
+                    3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
+                    2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
+                    _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
+                }
+            } else {
+                use x86::dot_grouped;
+                match g {
+                    4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
+                    3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
+                    2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
+                    _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
+                }
             }
         }
         debug_assert!(js.start.is_multiple_of(regroup::GROUP));
@@ -697,13 +724,15 @@ impl QWeight {
             let p = data[j * rb..(j + g) * rb].as_ptr();
             // SAFETY: (i, j + t) is inside the output, and only this task writes column j + t.
             let put = |t: usize, v: f32| unsafe { out.write(i * n + j + t, v) };
-            // SAFETY: `grouped` is set only with `vnni` (vnni_available()); the group's bytes
-            // are its `npairs` records, and the activation row holds `cols` quants.
+            // SAFETY: QWeight exists only with AVX2/FMA/F16C, `vnni` only where
+            // vnni_available(); the group's bytes are its `npairs` records, and the activation
+            // row holds `cols` quants.
             unsafe {
+                let v = self.vnni;
                 match self.kind {
-                    QKind::Q8_0 => group::<x86::Q80>(p, g, npairs, act, i, put),
-                    QKind::Q4_0 => group::<x86::Q40>(p, g, npairs, act, i, put),
-                    _ => group::<x86::Q50>(p, g, npairs, act, i, put),
+                    QKind::Q8_0 => group::<x86::Q80>(v, p, g, npairs, act, i, put),
+                    QKind::Q4_0 => group::<x86::Q40>(v, p, g, npairs, act, i, put),
+                    _ => group::<x86::Q50>(v, p, g, npairs, act, i, put),
                 }
             }
             j += g;

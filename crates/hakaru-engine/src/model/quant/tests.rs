@@ -145,7 +145,8 @@ fn assert_equals_dequantized_product(w: &QWeight, ms: &[usize], what: &str) {
         let mut y = vec![0f32; m * n];
         w.matmul(&x, &mut y).unwrap();
         // The prepared (prefill) path quantizes activations to Q8_0 for every format.
-        let prepared = w.vnni && (m >= PREPARED_MIN_ROWS || (w.grouped && m > 1));
+        let prepared = (w.vnni || w.kind.block_elems() == 32)
+            && (m >= PREPARED_MIN_ROWS || (w.grouped && m > 1));
         let act_kind = if prepared {
             ActKind::Q8_0
         } else {
@@ -191,19 +192,23 @@ fn kernels_equal_the_dequantized_product() {
     }
 }
 
-/// Regrouped weights (one-row VNNI kernels on the regrouped layout, prefill on rows rebuilt in
-/// the file's layout) give the dequantized product and dequantize to the same rows, with a last
-/// group of every size.
+/// Regrouped weights (one-row kernels on the regrouped layout, AVX2 and, where this CPU has it,
+/// AVX-512 VNNI; prefill on rows rebuilt in the file's layout) give the dequantized product and
+/// dequantize to the same rows, with a last group of every size.
 #[test]
 fn regrouped_kernels_equal_the_dequantized_product() {
-    if skip() || !vnni_available() {
-        eprintln!("skipped: the regrouped layout is used only with AVX-512 VNNI");
+    if skip() {
         return;
     }
-    for (kind, dt) in &KINDS[..3] {
+    for ((kind, dt), vnni) in variants()
+        .into_iter()
+        .filter(|((k, _), _)| k.block_elems() == 32)
+    {
+        let (kind, dt) = (&kind, &dt);
         for n in [36, 37, 38, 39] {
             let (_, plain) = pair(*kind, *dt, n, 832);
             let (_, mut w) = pair(*kind, *dt, n, 832);
+            w.vnni = vnni;
             w.regroup();
             assert!(w.is_grouped(), "{kind:?}");
             assert_ne!(w.data(), plain.data());
@@ -213,11 +218,13 @@ fn regrouped_kernels_equal_the_dequantized_product() {
                 plain.dequantize_row(j, &mut b);
                 assert_eq!(a, b, "{kind:?} row {j}");
             }
-            assert_equals_dequantized_product(&w, &[1, 2, 9], &format!("{kind:?} regrouped n={n}"));
+            let what = format!("{kind:?} vnni={vnni} regrouped n={n}");
+            assert_equals_dequantized_product(&w, &[1, 2, 9], &what);
             // One row, fused with another weight's rows (as q/k/v are).
             let x = random(832, 4);
             let (mut y1, mut y2) = (vec![0f32; n], vec![0f32; 40]);
-            let (_, v) = pair(*kind, *dt, 40, 832);
+            let (_, mut v) = pair(*kind, *dt, 40, 832);
+            v.vnni = vnni;
             matvec_many(&[&w, &v], &x, &mut [&mut y1, &mut y2]).unwrap();
             let mut alone = vec![0f32; n];
             w.matmul(&x, &mut alone).unwrap();
@@ -369,7 +376,7 @@ fn shared_weight_runs_one_row_here_and_prefill_where_faster() {
         // Regrouped exactly where only these kernels read the weight; otherwise shared.
         assert_eq!(
             w.is_grouped(),
-            own && vnni_available() && regroup::supported(kind, k),
+            own && regroup::supported(kind, k),
             "{kind:?}"
         );
         if !w.is_grouped() {

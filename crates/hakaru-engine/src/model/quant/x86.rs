@@ -562,6 +562,208 @@ pub unsafe fn dot_offset<F: Offset32, const RW: usize>(
     acc.map(|a| hsum(a))
 }
 
+/// How far ahead of a regrouped record to prefetch, in bytes. A task's groups are one stream,
+/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy; on
+/// Qwen2.5-0.5B's Q4_K_M decoding 2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB with the
+/// VNNI kernels (benches/README.md, "Decoding at the memory's pace"); for the AVX2 one, 512 B to
+/// 4 KiB were alike and none slower.
+pub(super) const GROUPED_AHEAD: usize = 2048;
+
+/// A 32-value format in the regrouped layout ([`super::regroup`]), for [`dot_grouped`].
+pub(super) trait GroupedPair {
+    const KIND: super::QKind;
+    /// The offset of the unsigned quants (`w = d·(q − OFFSET)`) that [`GroupedPair::sums`]
+    /// leaves in; 0 where it gives the signed products.
+    const OFFSET: u8;
+    /// Row `i`'s sums against `x` (blocks `2p`, `2p + 1` of the `g`-row record at `rec`),
+    /// in groups of four products per 32-bit lane.
+    ///
+    /// # Safety
+    /// `rec` points at a whole record of `g` rows, `i < g`, on a CPU with AVX2/FMA/F16C.
+    unsafe fn sums(rec: *const u8, g: usize, i: usize, x: [__m256i; 2]) -> [__m256i; 2];
+}
+
+/// The 64 nibbles of the 32 regrouped bytes at `p`: block `2p`'s quants (low nibbles), then
+/// block `2p + 1`'s (high nibbles).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn grouped_nibbles(p: *const u8) -> [__m256i; 2] {
+    let z = _mm256_loadu_si256(p as *const __m256i);
+    let m = _mm256_set1_epi8(0xF);
+    [
+        _mm256_and_si256(z, m),
+        _mm256_and_si256(_mm256_srli_epi16(z, 4), m),
+    ]
+}
+
+/// Unsigned quants (at most 31) times the activation, four products per lane: no saturation.
+/// (No closures in these helpers: a closure outside a `target_feature` function does not
+/// inherit the features, and its intrinsics became calls.)
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unsigned_sums(q: [__m256i; 2], x: [__m256i; 2]) -> [__m256i; 2] {
+    let ones = _mm256_set1_epi16(1);
+    [
+        _mm256_madd_epi16(_mm256_maddubs_epi16(q[0], x[0]), ones),
+        _mm256_madd_epi16(_mm256_maddubs_epi16(q[1], x[1]), ones),
+    ]
+}
+
+/// Signed quants stored as `q + 128` times the activation, four products per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn offset_signed_sums(q: *const i8, x: [__m256i; 2]) -> [__m256i; 2] {
+    let ones = _mm256_set1_epi16(1);
+    let (w0, w1) = (flip(load(q)), flip(load(q.add(32))));
+    [
+        _mm256_madd_epi16(
+            _mm256_maddubs_epi16(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x[0], w0)),
+            ones,
+        ),
+        _mm256_madd_epi16(
+            _mm256_maddubs_epi16(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x[1], w1)),
+            ones,
+        ),
+    ]
+}
+
+/// `q + 128` back to `q`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn flip(u: __m256i) -> __m256i {
+    _mm256_xor_si256(u, _mm256_set1_epi8(-128))
+}
+
+/// The fifth bits of a Q5_0 block's quants (bit j of `qh` for quant j) added to its nibbles.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn with_fifth_bits(q: __m256i, qh: u32) -> __m256i {
+    _mm256_or_si256(
+        q,
+        _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)),
+    )
+}
+
+impl GroupedPair for Q80 {
+    const KIND: super::QKind = super::QKind::Q8_0;
+    const OFFSET: u8 = 0;
+    #[inline(always)]
+    unsafe fn sums(rec: *const u8, g: usize, i: usize, x: [__m256i; 2]) -> [__m256i; 2] {
+        // Stored as q + 128 (for the VNNI kernels' unsigned operand).
+        offset_signed_sums(
+            rec.add(super::regroup::quants_at(Self::KIND, g, i)) as *const i8,
+            x,
+        )
+    }
+}
+
+impl GroupedPair for Q40 {
+    const KIND: super::QKind = super::QKind::Q4_0;
+    const OFFSET: u8 = 8;
+    #[inline(always)]
+    unsafe fn sums(rec: *const u8, g: usize, i: usize, x: [__m256i; 2]) -> [__m256i; 2] {
+        let q = grouped_nibbles(rec.add(super::regroup::quants_at(Self::KIND, g, i)));
+        unsigned_sums(q, x)
+    }
+}
+
+impl GroupedPair for Q50 {
+    const KIND: super::QKind = super::QKind::Q5_0;
+    const OFFSET: u8 = 16;
+    #[inline(always)]
+    unsafe fn sums(rec: *const u8, g: usize, i: usize, x: [__m256i; 2]) -> [__m256i; 2] {
+        let [lo, hi] = grouped_nibbles(rec.add(super::regroup::quants_at(Self::KIND, g, i)));
+        let h = rec.add(super::regroup::qh_at(g, i)) as *const u32;
+        unsigned_sums(
+            [
+                with_fifth_bits(lo, h.read_unaligned()),
+                with_fifth_bits(hi, h.add(1).read_unaligned()),
+            ],
+            x,
+        )
+    }
+}
+
+/// One activation row (Q8_0) against the `G` rows (at most [`super::regroup::GROUP`], four) of
+/// one regrouped group (a decoding step). Per block pair: the activation's 64 quants, the
+/// group's scales in one load and conversion times the activation's two scales, the offset's
+/// share once for every row; per row, its two blocks' sums ([`GroupedPair::sums`]); then two
+/// rounds of `vphaddd` fold the eight sum vectors of the group into two, one per row pair, each
+/// lane a partial sum of one (row, block), so that two conversions and two `fma`s against the
+/// scales as loaded (each half of them in both 128-bit lanes) finish the record, without a
+/// broadcast per block and row. A task's groups are one memory stream, which the hardware
+/// prefetcher follows (the file's layout read four rows as four interleaved streams).
+///
+/// # Safety
+/// `group` points at `npairs` whole records of `G` rows (`1 ≤ G ≤ 4`), `a` holds `64·npairs`
+/// quants a row.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_grouped<F: GroupedPair, const G: usize>(
+    group: *const u8,
+    npairs: usize,
+    a: &Act,
+    row: usize,
+) -> [f32; G] {
+    let rec = G * 2 * F::KIND.block_bytes();
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let (ones, off) = (_mm256_set1_epi16(1), _mm256_set1_epi8(F::OFFSET as i8));
+    let zero = _mm256_setzero_si256();
+    // Lanes [row 0 block 2p, row 0 block 2p + 1, row 1 …, row 1 …] in both 128-bit halves
+    // (rows 0 and 1), and the same for rows 2 and 3.
+    let mut acc = [_mm256_setzero_ps(); 2];
+    for p in 0..npairs {
+        let r = group.add(p * rec);
+        let mut line = 0;
+        while line < rec {
+            _mm_prefetch::<_MM_HINT_T0>(r.add(GROUPED_AHEAD + line) as *const i8);
+            line += 64;
+        }
+        let x = [load(xq.add(64 * p)), load(xq.add(64 * p + 32))];
+        // [dx(2p), dx(2p + 1)] four times, against [row 0 block 2p, row 0 block 2p + 1, row 1 …].
+        let dx = _mm256_castsi256_ps(_mm256_set1_epi64x(
+            (xd.add(2 * p) as *const i64).read_unaligned(),
+        ));
+        // 16 bytes: all the scales of a full group (a smaller one reads into its own record;
+        // those lanes meet no row).
+        let sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(r as *const __m128i)), dx);
+        let s: [[__m256i; 2]; 4] = std::array::from_fn(|i| {
+            if i < G {
+                F::sums(r, G, i, x)
+            } else {
+                [zero; 2]
+            }
+        });
+        let fold = |i: usize| _mm256_hadd_epi32(s[i][0], s[i][1]);
+        let mut h = [
+            _mm256_hadd_epi32(fold(0), fold(1)),
+            _mm256_hadd_epi32(fold(2), fold(3)),
+        ];
+        if F::OFFSET != 0 {
+            // OFFSET·Σx per block, folded as the rows' sums are.
+            let st: [__m256i; 2] =
+                std::array::from_fn(|b| _mm256_madd_epi16(_mm256_maddubs_epi16(off, x[b]), ones));
+            let f = _mm256_hadd_epi32(st[0], st[1]);
+            let start = _mm256_hadd_epi32(f, f);
+            h = h.map(|v| _mm256_sub_epi32(v, start));
+        }
+        let scales = [
+            _mm256_permute2f128_ps(sc, sc, 0x00),
+            _mm256_permute2f128_ps(sc, sc, 0x11),
+        ];
+        for k in 0..G.div_ceil(2) {
+            acc[k] = _mm256_fmadd_ps(scales[k], _mm256_cvtepi32_ps(h[k]), acc[k]);
+        }
+    }
+    // Row 2k's lanes are 0, 1, 4, 5 of acc[k]; row 2k + 1's 2, 3, 6, 7.
+    std::array::from_fn(|i| {
+        let v = acc[i / 2];
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = if i % 2 == 0 { s } else { _mm_movehl_ps(s, s) };
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    })
+}
+
 /// Bytes of one weight block prepared for [`dot_prepared`]: its 32 quants as `|q|` (unsigned),
 /// then as `q` (whose signs `vpsignb` moves onto the activation).
 pub const PREP_BLOCK: usize = 64;

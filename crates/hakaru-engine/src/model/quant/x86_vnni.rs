@@ -18,7 +18,7 @@ use std::arch::x86_64::*;
 
 use super::formats::Act;
 use super::x86::{
-    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, Q40, Q50, Q80,
+    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, GROUPED_AHEAD, Q40, Q50, Q80,
 };
 
 #[inline]
@@ -325,12 +325,6 @@ impl Grouped for Q50 {
         _mm512_mask_add_epi8(q, qh, q, _mm512_set1_epi8(0x10))
     }
 }
-
-/// How far ahead of a regrouped record to prefetch, in bytes. A task's groups are one stream,
-/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy; on
-/// Qwen2.5-0.5B's Q4_K_M decoding 2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB
-/// (benches/README.md, "Decoding at the memory's pace").
-const GROUPED_AHEAD: usize = 2048;
 
 /// One activation row (Q8_0) against the `G` rows of one regrouped group (a decoding step):
 /// per block pair, the group's scales in one load and conversion, multiplied by the
