@@ -634,14 +634,27 @@ unsafe fn flip(u: __m256i) -> __m256i {
     _mm256_xor_si256(u, _mm256_set1_epi8(-128))
 }
 
-/// The fifth bits of a Q5_0 block's quants (bit j of `qh` for quant j) added to its nibbles.
+/// The fifth bits of a Q5_0 block's quants added to its nibbles `q`: `qh` holds a block pair's
+/// two 32-bit words in every 64-bit lane, and `SEL` picks the word (0 or 4, its first byte), so
+/// quant j's bit is bit j of that word. One shuffle spreads byte j / 8 to byte j; its bit
+/// `1 << (j % 8)` tested and widened to 16 (four operations; [`bits_to_bytes`] from a
+/// general register takes six).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn with_fifth_bits(q: __m256i, qh: u32) -> __m256i {
-    _mm256_or_si256(
-        q,
-        _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)),
-    )
+unsafe fn with_fifth_bits<const SEL: i64>(q: __m256i, qh: __m256i) -> __m256i {
+    let byte = 0x0101_0101_0101_0101i64;
+    let spread = _mm256_shuffle_epi8(
+        qh,
+        _mm256_set_epi64x(
+            byte * (SEL + 3),
+            byte * (SEL + 2),
+            byte * (SEL + 1),
+            byte * SEL,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
 }
 
 impl GroupedPair for Q80 {
@@ -673,12 +686,10 @@ impl GroupedPair for Q50 {
     #[inline(always)]
     unsafe fn sums(rec: *const u8, g: usize, i: usize, x: [__m256i; 2]) -> [__m256i; 2] {
         let [lo, hi] = grouped_nibbles(rec.add(super::regroup::quants_at(Self::KIND, g, i)));
-        let h = rec.add(super::regroup::qh_at(g, i)) as *const u32;
+        let h = rec.add(super::regroup::qh_at(g, i)) as *const i64;
+        let qh = _mm256_set1_epi64x(h.read_unaligned());
         unsigned_sums(
-            [
-                with_fifth_bits(lo, h.read_unaligned()),
-                with_fifth_bits(hi, h.add(1).read_unaligned()),
-            ],
+            [with_fifth_bits::<0>(lo, qh), with_fifth_bits::<4>(hi, qh)],
             x,
         )
     }
