@@ -5,7 +5,7 @@
 //! places and a conversion per block pair and row, the 16-byte nibble runs of two blocks put
 //! side by side, Q5_0's fifth bits read from two more places. Regrouped, the weight is the same
 //! bytes in another order, so that what a 512-bit step of [`super::x86_vnni::dot_grouped`]
-//! (or two 256-bit ones of [`super::x86::dot_grouped`]) needs lies together, and a task's rows
+//! (or two 256-bit ones of `x86::dot_grouped`) needs lies together, and a task's rows
 //! are read as one forward stream instead of four interleaved ones:
 //!
 //! - rows in groups of [`GROUP`] (the last group holds what is left), each group's bytes where
