@@ -27,8 +27,8 @@
 //! Where AVX-512 VNNI is present the kernels use it ([`x86_vnni`]); elsewhere the AVX2 ones
 //! ([`x86`]), whose prefill also unpacks each task's weight rows once (`prepare_32`), whose
 //! one-row kernel reads regrouped weights (`dot_grouped`), and whose one-row Q4_0/Q5_0 kernel
-//! for widths that cannot be regrouped reads the quants unsigned (`dot_offset`). CPUs without AVX2/FMA/F16C,
-//! other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
+//! for widths that cannot be regrouped reads the quants unsigned (`dot_offset`). CPUs without
+//! AVX2/FMA/F16C, other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
 //! comparisons: `candle` (candle everywhere), `hakaru` (these kernels wherever they apply),
 //! `avx2` (these kernels without the VNNI ones).
 
@@ -346,6 +346,15 @@ impl QWeight {
         })
     }
 
+    /// Whether `m` activation rows go to a prepared (prefill) path, which quantizes them to Q8_0
+    /// whatever the weight's format: from [`PREPARED_MIN_ROWS`] rows, or from two for a
+    /// regrouped weight (whose rows the tiles cannot read); without VNNI only for the 32-value
+    /// formats.
+    fn prepared(&self, m: usize) -> bool {
+        (self.vnni || self.kind.block_elems() == 32)
+            && (m >= PREPARED_MIN_ROWS || (self.grouped && m > 1))
+    }
+
     /// `x Wᵀ` for `x` of `m × cols` values (row-major) into `out` (`m × rows`).
     pub fn matmul(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
         let (k, n) = (self.cols, self.rows);
@@ -363,16 +372,12 @@ impl QWeight {
         let per_task = if m == 1 { one_row_task_rows(n) } else { 8 };
         let ptr = OutPtr(out.as_mut_ptr());
         #[cfg(target_arch = "x86_64")]
-        if self.vnni && (m >= PREPARED_MIN_ROWS || (self.grouped && m > 1)) {
-            self.matmul_prepared(x, per_task, ptr);
-            return Ok(());
-        }
-        #[cfg(target_arch = "x86_64")]
-        if !self.vnni
-            && (m >= PREPARED_MIN_ROWS || (self.grouped && m > 1))
-            && self.kind.block_elems() == 32
-        {
-            self.matmul_prepared_avx2(x, per_task, ptr);
+        if self.prepared(m) {
+            if self.vnni {
+                self.matmul_prepared(x, per_task, ptr);
+            } else {
+                self.matmul_prepared_avx2(x, per_task, ptr);
+            }
             return Ok(());
         }
         let act = quantize_rows(self.kind.act(), x, k);
@@ -699,22 +704,21 @@ impl QWeight {
             mut put: impl FnMut(usize, f32),
         ) {
             let mut each = |y: &[f32]| y.iter().enumerate().for_each(|(t, &v)| put(t, v));
+            // The group's size as a constant, for either kernel.
+            macro_rules! by_size {
+                ($($kernel:ident)::+) => {
+                    match g {
+                        4 => each(&$($kernel)::+::<F, 4>(p, npairs, act, i)),
+                        3 => each(&$($kernel)::+::<F, 3>(p, npairs, act, i)),
+                        2 => each(&$($kernel)::+::<F, 2>(p, npairs, act, i)),
+                        _ => each(&$($kernel)::+::<F, 1>(p, npairs, act, i)),
+                    }
+                };
+            }
             if vnni {
-                use x86_vnni::dot_grouped;
-                match g {
-                    4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
-                    3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
-                    2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
-                    _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
-                }
+                by_size!(x86_vnni::dot_grouped)
             } else {
-                use x86::dot_grouped;
-                match g {
-                    4 => each(&dot_grouped::<F, 4>(p, npairs, act, i)),
-                    3 => each(&dot_grouped::<F, 3>(p, npairs, act, i)),
-                    2 => each(&dot_grouped::<F, 2>(p, npairs, act, i)),
-                    _ => each(&dot_grouped::<F, 1>(p, npairs, act, i)),
-                }
+                by_size!(x86::dot_grouped)
             }
         }
         debug_assert!(js.start.is_multiple_of(regroup::GROUP));

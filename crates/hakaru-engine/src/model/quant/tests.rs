@@ -145,9 +145,7 @@ fn assert_equals_dequantized_product(w: &QWeight, ms: &[usize], what: &str) {
         let mut y = vec![0f32; m * n];
         w.matmul(&x, &mut y).unwrap();
         // The prepared (prefill) path quantizes activations to Q8_0 for every format.
-        let prepared = (w.vnni || w.kind.block_elems() == 32)
-            && (m >= PREPARED_MIN_ROWS || (w.grouped && m > 1));
-        let act_kind = if prepared {
+        let act_kind = if w.prepared(m) {
             ActKind::Q8_0
         } else {
             w.kind.act()
@@ -204,10 +202,9 @@ fn regrouped_kernels_equal_the_dequantized_product() {
         .into_iter()
         .filter(|((k, _), _)| k.block_elems() == 32)
     {
-        let (kind, dt) = (&kind, &dt);
         for n in [36, 37, 38, 39] {
-            let (_, plain) = pair(*kind, *dt, n, 832);
-            let (_, mut w) = pair(*kind, *dt, n, 832);
+            let (_, plain) = pair(kind, dt, n, 832);
+            let (_, mut w) = pair(kind, dt, n, 832);
             w.vnni = vnni;
             w.regroup();
             assert!(w.is_grouped(), "{kind:?}");
@@ -223,7 +220,7 @@ fn regrouped_kernels_equal_the_dequantized_product() {
             // One row, fused with another weight's rows (as q/k/v are).
             let x = random(832, 4);
             let (mut y1, mut y2) = (vec![0f32; n], vec![0f32; 40]);
-            let (_, mut v) = pair(*kind, *dt, 40, 832);
+            let (_, mut v) = pair(kind, dt, 40, 832);
             v.vnni = vnni;
             matvec_many(&[&w, &v], &x, &mut [&mut y1, &mut y2]).unwrap();
             let mut alone = vec![0f32; n];
