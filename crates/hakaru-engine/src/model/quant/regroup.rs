@@ -72,46 +72,52 @@ fn split_nibbles(q: &[u8], a: &mut [u8], b: &mut [u8]) {
 }
 
 /// Regroup a `rows × cols` weight of `kind` from the file's layout. `supported(kind, cols)` and
-/// `src.len()` equal to the weight's size are the caller's to check.
+/// `src.len()` equal to the weight's size are the caller's to check. Groups are independent and
+/// each lies where the file has its rows, so they are regrouped in parallel (a model's load
+/// regroups most of its weights).
 pub fn regroup(kind: QKind, rows: usize, cols: usize, src: &[u8]) -> Vec<u8> {
+    use rayon::prelude::*;
+    let rb = cols / 32 * kind.block_bytes();
+    debug_assert_eq!(src.len(), rows * rb);
+    let mut out = vec![0u8; src.len()];
+    out.par_chunks_mut(GROUP * rb)
+        .zip(src.par_chunks(GROUP * rb))
+        .for_each(|(o, s)| regroup_group(kind, s.len() / rb, cols, s, o));
+    out
+}
+
+/// One group of `g` rows (`src`, in the file's layout) into `out`.
+fn regroup_group(kind: QKind, g: usize, cols: usize, src: &[u8], out: &mut [u8]) {
     let bb = kind.block_bytes();
     let rb = cols / 32 * bb;
-    let npairs = cols / 64;
-    let mut out = vec![0u8; src.len()];
-    let mut r0 = 0;
-    while r0 < rows {
-        let g = GROUP.min(rows - r0);
-        let rec = 2 * bb * g;
-        for p in 0..npairs {
-            let o = &mut out[r0 * rb + p * rec..r0 * rb + (p + 1) * rec];
-            for i in 0..g {
-                let b0 = &src[(r0 + i) * rb + 2 * p * bb..][..bb];
-                let b1 = &src[(r0 + i) * rb + (2 * p + 1) * bb..][..bb];
-                o[4 * i..4 * i + 2].copy_from_slice(&b0[..2]);
-                o[4 * i + 2..4 * i + 4].copy_from_slice(&b1[..2]);
-                let q = quants_at(kind, g, i);
-                match kind {
-                    QKind::Q8_0 => {
-                        for (d, &s) in o[q..q + 32].iter_mut().zip(&b0[2..34]) {
-                            *d = s ^ 0x80;
-                        }
-                        for (d, &s) in o[q + 32..q + 64].iter_mut().zip(&b1[2..34]) {
-                            *d = s ^ 0x80;
-                        }
+    let rec = 2 * bb * g;
+    for p in 0..cols / 64 {
+        let o = &mut out[p * rec..(p + 1) * rec];
+        for i in 0..g {
+            let b0 = &src[i * rb + 2 * p * bb..][..bb];
+            let b1 = &src[i * rb + (2 * p + 1) * bb..][..bb];
+            o[4 * i..4 * i + 2].copy_from_slice(&b0[..2]);
+            o[4 * i + 2..4 * i + 4].copy_from_slice(&b1[..2]);
+            let q = quants_at(kind, g, i);
+            match kind {
+                QKind::Q8_0 => {
+                    for (d, &s) in o[q..q + 32].iter_mut().zip(&b0[2..34]) {
+                        *d = s ^ 0x80;
                     }
-                    QKind::Q4_0 => pair_nibbles(&b0[2..18], &b1[2..18], &mut o[q..q + 32]),
-                    _ => {
-                        let h = qh_at(g, i);
-                        o[h..h + 4].copy_from_slice(&b0[2..6]);
-                        o[h + 4..h + 8].copy_from_slice(&b1[2..6]);
-                        pair_nibbles(&b0[6..22], &b1[6..22], &mut o[q..q + 32]);
+                    for (d, &s) in o[q + 32..q + 64].iter_mut().zip(&b1[2..34]) {
+                        *d = s ^ 0x80;
                     }
+                }
+                QKind::Q4_0 => pair_nibbles(&b0[2..18], &b1[2..18], &mut o[q..q + 32]),
+                _ => {
+                    let h = qh_at(g, i);
+                    o[h..h + 4].copy_from_slice(&b0[2..6]);
+                    o[h + 4..h + 8].copy_from_slice(&b1[2..6]);
+                    pair_nibbles(&b0[6..22], &b1[6..22], &mut o[q..q + 32]);
                 }
             }
         }
-        r0 += g;
     }
-    out
 }
 
 /// Row `r` of a regrouped `rows × cols` weight of `kind`, in the file's layout, into `out`
