@@ -12,7 +12,10 @@
 //! The memory-bandwidth ceiling ([`memory_bandwidth`]) is a multi-threaded sequential read of a
 //! buffer of gigabytes ([`bandwidth_buffer_bytes`]); a tg row's `bandwidth.fraction` is its median speed over
 //! the speed the ceiling allows for the bytes one token reads (weights plus the KV cache at the
-//! test's depth).
+//! test's depth). Where the ceiling is measured rather than given, it is read again right after
+//! each tg test, and the row is compared with the higher of the readings before and after it
+//! (both kept in `bandwidth.readings_gb_s`): on a machine whose memory others share, one
+//! reading taken minutes earlier could be a fifth higher or lower than the test's conditions.
 
 use std::time::Instant;
 
@@ -62,8 +65,12 @@ pub struct BenchContext {
     /// API prices recorded beside each cost.
     pub api_prices: Vec<hakaru_types::ApiPriceAnchor>,
     pub load_seconds: Option<f64>,
-    /// Measured memory bandwidth, GB/s.
+    /// Memory bandwidth, GB/s: measured (the latest reading) or given.
     pub ceiling_gb_s: Option<f64>,
+    /// How the ceiling was measured, where it was: each generation test then reads it again
+    /// right after its repetitions and is compared with the higher of that reading and the one
+    /// before, which the new reading replaces for the next test. None where it was given.
+    pub ceiling_probe: Option<BandwidthProbe>,
     pub price: Option<Price>,
     pub ja_chars_per_token: Option<f64>,
 }
@@ -225,6 +232,31 @@ pub fn bandwidth_buffer_bytes() -> usize {
     sys.refresh_memory();
     let available = usize::try_from(sys.available_memory()).unwrap_or(usize::MAX);
     (available / 4).clamp(MIN, MAX)
+}
+
+/// How to read the memory bandwidth: a buffer of `bytes`, `threads` threads, the best of
+/// `passes` passes ([`memory_bandwidth`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BandwidthProbe {
+    pub bytes: usize,
+    pub threads: usize,
+    pub passes: usize,
+}
+
+impl BandwidthProbe {
+    /// The buffer [`bandwidth_buffer_bytes`] chooses, on `threads` threads.
+    pub fn new(threads: usize, passes: usize) -> BandwidthProbe {
+        BandwidthProbe {
+            bytes: bandwidth_buffer_bytes(),
+            threads,
+            passes,
+        }
+    }
+
+    /// One reading, GB/s.
+    pub fn read(&self) -> f64 {
+        memory_bandwidth(self.bytes, self.threads, self.passes)
+    }
 }
 
 /// The machine's memory read bandwidth in GB/s (10⁹ bytes per second): `threads` threads each
@@ -409,12 +441,28 @@ impl GpuMeter {
     }
 }
 
+/// A tg row's use of the bandwidth: `median` tokens per second of `bytes` each against the
+/// ceiling, the higher of the reading `before` the test and the one `after` it where there is
+/// one (both kept), else `before` alone (a given ceiling).
+pub fn bandwidth_use(bytes: u64, median: f64, before: f64, after: Option<f64>) -> BandwidthUse {
+    let readings: Vec<f64> = after.map_or(Vec::new(), |a| vec![before, a]);
+    let ceiling = readings.iter().copied().fold(before, f64::max);
+    let ceiling_tps = ceiling * 1e9 / bytes as f64;
+    BandwidthUse {
+        bytes_per_token: bytes,
+        ceiling_gb_s: ceiling,
+        readings_gb_s: readings,
+        ceiling_tokens_per_s: ceiling_tps,
+        fraction: median / ceiling_tps,
+    }
+}
+
 /// Run one test with its warm-up and repetitions and make its row.
 pub fn run_test(
     backend: &mut dyn Backend,
     test: &BenchTest,
     plan: &BenchPlan,
-    cx: &BenchContext,
+    cx: &mut BenchContext,
 ) -> Result<BenchRow, String> {
     let name = test_name(test);
     for w in 0..plan.warmup {
@@ -500,16 +548,16 @@ pub fn run_test(
         _ => (None, Some("the RAPL counter could not be read".into())),
     };
     let bandwidth = match cx.ceiling_gb_s {
-        Some(ceiling) if test.n_gen > 0 && info.weight_bytes_per_token > 0 => {
+        Some(before) if test.n_gen > 0 && info.weight_bytes_per_token > 0 => {
             let bytes = info.weight_bytes_per_token
                 + info.kv_bytes_per_position * (test.depth as u64 + test.n_gen as u64 / 2);
-            let ceiling_tps = ceiling * 1e9 / bytes as f64;
-            Some(BandwidthUse {
-                bytes_per_token: bytes,
-                ceiling_gb_s: ceiling,
-                ceiling_tokens_per_s: ceiling_tps,
-                fraction: median / ceiling_tps,
-            })
+            // Read again now that the test is over (after the CPU-load monitor and the energy
+            // counters stopped): the higher reading is the ceiling.
+            let after = cx.ceiling_probe.map(|p| p.read());
+            if after.is_some() {
+                cx.ceiling_gb_s = after;
+            }
+            Some(bandwidth_use(bytes, median, before, after))
         }
         _ => None,
     };
@@ -578,6 +626,21 @@ mod tests {
         let l = latency(&[0.001, 0.002, 0.003]).unwrap();
         assert_eq!((l.p50, l.n), (2.0, 3));
         assert!(latency(&[]).is_none());
+    }
+
+    #[test]
+    fn bandwidth_share_is_against_the_higher_reading() {
+        // 1 GB a token: 20 GB/s allows 20 tokens/s.
+        for (before, after) in [(16.0, 20.0), (20.0, 16.0)] {
+            let b = bandwidth_use(1_000_000_000, 15.0, before, Some(after));
+            assert_eq!(b.readings_gb_s, vec![before, after]);
+            assert_eq!((b.ceiling_gb_s, b.ceiling_tokens_per_s), (20.0, 20.0));
+            assert!((b.fraction - 0.75).abs() < 1e-12);
+            assert!(b.unsteady(), "20% apart");
+        }
+        let given = bandwidth_use(1_000_000_000, 15.0, 30.0, None);
+        assert!(given.readings_gb_s.is_empty() && given.ceiling_gb_s == 30.0);
+        assert!((given.fraction - 0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -280,15 +280,17 @@ fn run_throughput(
         return Ok(());
     }
     let info = backend.describe();
-    let ceiling = (info.device == "cpu").then(|| {
+    let probe = (info.device == "cpu")
+        .then(|| bench::BandwidthProbe::new(provenance::cpu_threads(), 3));
+    let ceiling = probe.map(|p| {
         reporter.message("measuring memory bandwidth");
-        let threads = provenance::cpu_threads();
-        bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads, 3)
+        p.read()
     });
-    let cx = bench::BenchContext {
+    let mut cx = bench::BenchContext {
         api_prices: Vec::new(),
         load_seconds: None,
         ceiling_gb_s: ceiling,
+        ceiling_probe: probe,
         price: None,
         ja_chars_per_token: bench::ja_chars_per_token(backend, &plan.suites).map(|x| x.0),
     };
@@ -307,7 +309,7 @@ fn run_throughput(
                 continue;
             }
             reporter.message(&format!("{}: {name}", suite.spec.id));
-            match bench::run_test(backend, &t, &bp, &cx) {
+            match bench::run_test(backend, &t, &bp, &mut cx) {
                 Ok(mut row) => {
                     row.suite = Some(suite.spec.id.clone());
                     if row.noisy {

@@ -519,12 +519,40 @@ pub struct Latency {
 pub struct BandwidthUse {
     /// Bytes one decoded token reads.
     pub bytes_per_token: u64,
-    /// The machine's measured memory bandwidth (`hakaru bench --bandwidth`), GB/s (10⁹ bytes).
+    /// The machine's measured memory bandwidth (`hakaru bench --bandwidth`), GB/s (10⁹ bytes):
+    /// the highest of `readings_gb_s` where there are readings, else the value given.
     pub ceiling_gb_s: f64,
+    /// The bandwidth readings around this test, GB/s: the one before it (at start, or right
+    /// after the previous generation test) and one right after its repetitions, so that a
+    /// machine whose memory others share meanwhile shows in the spread. Empty where the ceiling
+    /// was given (`--ceiling`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings_gb_s: Vec<f64>,
     /// Tokens per second the ceiling allows: `ceiling / bytes_per_token`.
     pub ceiling_tokens_per_s: f64,
     /// Median tokens per second / the ceiling's.
     pub fraction: f64,
+}
+
+impl BandwidthUse {
+    /// Readings further apart than this fraction of the higher mark the share as unsteady.
+    pub const UNSTEADY_SPREAD: f64 = 0.10;
+
+    /// How far apart the readings are, as a fraction of the highest (0 with fewer than two).
+    pub fn spread(&self) -> f64 {
+        let hi = self.readings_gb_s.iter().copied().fold(f64::NAN, f64::max);
+        let lo = self.readings_gb_s.iter().copied().fold(f64::NAN, f64::min);
+        if self.readings_gb_s.len() < 2 || hi.is_nan() || hi <= 0.0 {
+            return 0.0;
+        }
+        (hi - lo) / hi
+    }
+
+    /// Whether the bandwidth moved during the test by more than [`Self::UNSTEADY_SPREAD`]:
+    /// others used the machine's memory meanwhile, and the share is less certain.
+    pub fn unsteady(&self) -> bool {
+        self.spread() > Self::UNSTEADY_SPREAD
+    }
 }
 
 /// Energy used during a test.
@@ -673,6 +701,30 @@ mod tests {
             });
             assert_eq!(committed, text, "{name} drifted from the types; run HAKARU_WRITE_SCHEMA=1 cargo test -p hakaru-types and commit");
         }
+    }
+
+    #[test]
+    fn bandwidth_spread_marks_unsteady_readings() {
+        let bw = |readings: Vec<f64>| BandwidthUse {
+            bytes_per_token: 1,
+            ceiling_gb_s: 20.0,
+            readings_gb_s: readings,
+            ceiling_tokens_per_s: 2e10,
+            fraction: 0.5,
+        };
+        // (20 − 17.5) / 20 = 12.5%, in either order.
+        assert!((bw(vec![17.5, 20.0]).spread() - 0.125).abs() < 1e-12);
+        assert!(bw(vec![20.0, 17.5]).unsteady());
+        assert!(!bw(vec![19.0, 20.0]).unsteady());
+        // A given ceiling has no readings; one reading has no spread.
+        assert_eq!(bw(vec![]).spread(), 0.0);
+        assert_eq!(bw(vec![20.0]).spread(), 0.0);
+        // Files written before the field existed still load, without readings.
+        let old: BandwidthUse = serde_json::from_str(
+            r#"{"bytes_per_token": 1, "ceiling_gb_s": 20.0, "ceiling_tokens_per_s": 2e10, "fraction": 0.5}"#,
+        )
+        .unwrap();
+        assert!(old.readings_gb_s.is_empty() && !old.unsteady());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use hakaru_engine::backend::{Backend, CandleBackend};
 use hakaru_runner::bench::{self, BenchContext, BenchPlan, Price};
-use hakaru_types::BenchRow;
+use hakaru_types::{BandwidthUse, BenchRow};
 
 use super::{LoadArgs, ModelArgs};
 
@@ -101,14 +101,15 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("warning: this hakaru is a debug build: speeds and bandwidth are far below what the machine can do; build with `cargo install --path crates/hakaru-cli` (release) for figures");
     }
     let on_cpu = args.load.device.as_deref().is_none_or(|d| d == "cpu");
-    let ceiling = if let Some(c) = args.ceiling.filter(|_| !args.bandwidth) {
-        Some(c)
-    } else if on_cpu {
-        eprintln!(
-            "measuring memory bandwidth ({} threads)…",
-            threads(&args.load)
-        );
-        let gb = bench::memory_bandwidth(bench::bandwidth_buffer_bytes(), threads(&args.load), 5);
+    // Measured unless given (--bandwidth measures even then), on the CPU only.
+    let given = args.ceiling.filter(|_| !args.bandwidth);
+    let probe = (on_cpu && given.is_none())
+        .then(|| bench::BandwidthProbe::new(threads(&args.load), 5));
+    let ceiling = if given.is_some() {
+        given
+    } else if let Some(p) = probe {
+        eprintln!("measuring memory bandwidth ({} threads)…", p.threads);
+        let gb = p.read();
         eprintln!("memory bandwidth: {gb:.1} GB/s");
         Some(gb)
     } else {
@@ -186,7 +187,7 @@ pub fn run(args: &Args) -> Result<()> {
         warmup: args.warmup,
         seed: args.seed,
     };
-    let cx = BenchContext {
+    let mut cx = BenchContext {
         api_prices: apis
             .iter()
             .map(|a| hakaru_types::ApiPriceAnchor {
@@ -201,6 +202,8 @@ pub fn run(args: &Args) -> Result<()> {
             .collect(),
         load_seconds: Some(load_seconds),
         ceiling_gb_s: ceiling,
+        // Read again after each tg test where measured (not with --ceiling).
+        ceiling_probe: probe,
         price,
         ja_chars_per_token: ja.map(|x| x.0),
     };
@@ -217,12 +220,19 @@ pub fn run(args: &Args) -> Result<()> {
             plan.repetitions,
             plan.warmup
         );
-        let row = bench::run_test(&mut backend, t, &plan, &cx).map_err(anyhow::Error::msg)?;
+        let row = bench::run_test(&mut backend, t, &plan, &mut cx).map_err(anyhow::Error::msg)?;
         if row.noisy {
             eprintln!(
                 "warning: {}: other processes used {:.0}% of a CPU core meanwhile; the row is marked noisy",
                 row.test,
                 row.other_cpu_percent.unwrap_or(0.0)
+            );
+        }
+        if let Some(b) = row.bandwidth.as_ref().filter(|b| b.unsteady()) {
+            eprintln!(
+                "warning: {}: the memory bandwidth read {} GB/s around the test; its share of the ceiling is against the higher reading",
+                row.test,
+                readings(b)
             );
         }
         if args.output == "jsonl" {
@@ -240,6 +250,15 @@ pub fn run(args: &Args) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+/// `23.1 and 27.9`: a row's bandwidth readings.
+fn readings(b: &BandwidthUse) -> String {
+    b.readings_gb_s
+        .iter()
+        .map(|x| format!("{x:.1}"))
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn fmt_opt(x: Option<f64>, digits: usize) -> String {
@@ -270,7 +289,10 @@ fn columns(r: &BenchRow) -> Vec<(&'static str, String)> {
             "of ceiling",
             r.bandwidth
                 .as_ref()
-                .map_or("-".into(), |b| format!("{:.0}%", b.fraction * 100.0)),
+                .map_or("-".into(), |b| {
+                    let mark = if b.unsteady() { "*" } else { "" };
+                    format!("{:.0}%{mark}", b.fraction * 100.0)
+                }),
         ),
         (
             "$/1M tok",
@@ -298,6 +320,7 @@ fn csv(rows: &[BenchRow]) -> Result<String> {
             "peak_rss_bytes",
             "other_cpu_percent",
             "git_sha",
+            "ceiling_readings_gb_s",
         ]
         .map(String::from),
     );
@@ -315,6 +338,13 @@ fn csv(rows: &[BenchRow]) -> Result<String> {
         rec.push(r.peak_rss_bytes.map_or(String::new(), |b| b.to_string()));
         rec.push(fmt_opt(r.other_cpu_percent, 1));
         rec.push(r.harness.git_sha.clone().unwrap_or_default());
+        rec.push(r.bandwidth.as_ref().map_or(String::new(), |b| {
+            b.readings_gb_s
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(";")
+        }));
         w.write_record(&rec)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -364,10 +394,28 @@ fn markdown(rows: &[BenchRow], apis: &[hakaru_suites::prices::ApiPrice], device:
             .max()
             .map_or("-".into(), |b| format!("{:.2} GB", b as f64 / 1e9)),
     );
-    if let Some(b) = rows.iter().find_map(|r| r.bandwidth.as_ref()) {
+    let bws: Vec<&BandwidthUse> = rows.iter().filter_map(|r| r.bandwidth.as_ref()).collect();
+    let all: Vec<f64> = bws
+        .iter()
+        .flat_map(|b| b.readings_gb_s.iter().copied())
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        all.iter().copied().reduce(f64::min),
+        all.iter().copied().reduce(f64::max),
+    ) {
+        s += &format!(
+            ", memory bandwidth {lo:.1}–{hi:.1} GB/s (read at start and after each tg test; each tg row against the higher reading around it)"
+        );
+    } else if let Some(b) = bws.first() {
         s += &format!(", memory bandwidth {:.1} GB/s", b.ceiling_gb_s);
     }
     s += "\n";
+    if bws.iter().any(|b| b.unsteady()) {
+        s += &format!(
+            "*: the memory bandwidth moved by more than {:.0}% between the readings around the test (others used the memory meanwhile): its share of the ceiling is less certain\n",
+            BandwidthUse::UNSTEADY_SPREAD * 100.0
+        );
+    }
     if let Some(note) = rows.iter().find_map(|r| r.energy_note.as_ref()) {
         s += &format!("energy: not measured ({note})\n");
     }

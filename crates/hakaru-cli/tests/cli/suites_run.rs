@@ -301,30 +301,38 @@ fn bench_rows_in_every_format() {
     );
     let bw = rows[1].bandwidth.as_ref().unwrap();
     assert!(bw.bytes_per_token > 0 && bw.ceiling_gb_s > 0.0);
+    // Measured here: read at start and again after each tg test, each tg row against the
+    // higher of the readings around it, the second test's first reading the first's last.
+    for r in [&rows[1], &rows[3]] {
+        let b = r.bandwidth.as_ref().unwrap();
+        assert_eq!(b.readings_gb_s.len(), 2, "{b:?}");
+        assert_eq!(b.ceiling_gb_s, b.readings_gb_s[0].max(b.readings_gb_s[1]));
+        let want = r.median / (b.ceiling_gb_s * 1e9 / b.bytes_per_token as f64);
+        assert!((b.fraction - want).abs() < 1e-9 * want, "{b:?}");
+    }
+    let bw2 = rows[3].bandwidth.as_ref().unwrap();
+    assert_eq!(bw2.readings_gb_s[0], bw.readings_gb_s[1]);
     assert!(
         rows[3].bandwidth.as_ref().unwrap().bytes_per_token > bw.bytes_per_token,
         "KV at depth"
     );
 
-    let (csv, _) = run(&[
-        "-o",
-        "csv",
-        "--gpu",
-        "h100-sxm",
-        "--provider",
-        "AWS",
-        "--ceiling",
-        "40",
-    ]);
+    let (csv, _) = run(&["-o", "csv", "--gpu", "h100-sxm", "--provider", "AWS"]);
     let mut lines = csv.lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .starts_with("model,weights,params,device,threads,test,t/s"));
-    assert_eq!(lines.count(), 4);
+    let head = lines.next().unwrap();
+    assert!(head.starts_with("model,weights,params,device,threads,test,t/s"));
+    assert!(head.ends_with(",ceiling_readings_gb_s"), "{head}");
+    // The last column: nothing for pp rows, the two readings around each tg row.
+    let last: Vec<&str> = lines.map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert_eq!(last.len(), 4);
+    assert!(last[0].is_empty() && last[2].is_empty(), "{last:?}");
+    for r in [last[1], last[3]] {
+        let v: Vec<f64> = r.split(';').map(|x| x.parse().unwrap()).collect();
+        assert!(v.len() == 2 && v.iter().all(|x| *x > 0.0), "{r}");
+    }
     let (md, stderr) = run(&["--gpu", "h100-sxm", "--ceiling", "40"]);
     assert!(!stderr.contains("measuring memory bandwidth"), "{stderr}");
-    assert!(md.contains("memory bandwidth 40.0 GB/s"), "{md}");
+    assert!(md.contains("memory bandwidth 40.0 GB/s\n"), "{md}");
     assert!(
         md.contains("| pp16 |") && md.contains("DeepSeek-R1"),
         "{md}"
