@@ -569,14 +569,15 @@ impl QWeight {
     /// Prefill of a 32-value format without VNNI: the activation rows interleaved by block in
     /// groups of [`x86::PREP_ROWS`], each task's weight rows unpacked once
     /// ([`x86::prepare_32`]), then each prepared weight row against each group
-    /// ([`x86::dot_prepared`]), groups outermost so the task's prepared rows stay in the
-    /// first-level cache.
+    /// ([`x86::dot_prepared`], or [`x86::dot_prepared_unsigned`] for Q4_0 and Q5_0), groups
+    /// outermost so the task's prepared rows stay in the first-level cache.
     #[cfg(target_arch = "x86_64")]
     fn matmul_prepared_avx2(&self, x: &[f32], per_task: usize, out: OutPtr) {
         const G: usize = x86::PREP_ROWS;
         let act = quantize_rows(ActKind::Q8_0, x, self.cols);
         let (m, n, nb, rb) = (act.rows, self.rows, self.cols / 32, self.row_bytes());
         let groups = m / G;
+        let (offset, pb) = (x86::prep_offset(self.kind), x86::prep_block(self.kind));
         let mut xq = vec![0i8; groups * G * nb * 32];
         let mut xd = vec![0f32; groups * G * nb];
         for g in 0..groups {
@@ -588,6 +589,12 @@ impl QWeight {
                     xd[at] = d[b];
                 }
             }
+        }
+        // The offset's share per block and half block, for weights prepared unsigned.
+        let mut xs = vec![0i32; if offset > 0 { groups * nb * 16 } else { 0 }];
+        for (gb, s) in xs.chunks_exact_mut(16).enumerate() {
+            let q: [&[i8]; G] = std::array::from_fn(|r| &xq[(gb * G + r) * 32..][..32]);
+            s.copy_from_slice(&x86::prep_offset_sums(q, offset));
         }
         let data = self.data();
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {
@@ -605,14 +612,14 @@ impl QWeight {
                 &data[j0 * rb..j1 * rb]
             };
             let rows: Vec<&[u8]> = bytes.chunks_exact(rb).collect();
-            let mut qs = vec![0u8; rows.len() * nb * x86::PREP_BLOCK];
+            let mut qs = vec![0u8; rows.len() * nb * pb];
             let mut ds = vec![0f32; rows.len() * nb];
             // SAFETY: QWeight exists only with AVX2/FMA/F16C; the rows are whole blocks of this
             // 32-value format and `qs`, `ds` hold every block of every row.
             unsafe { x86::prepare_32(self.kind, &rows, &mut qs, &mut ds) };
             let w = |u: usize| {
                 (
-                    qs[u * nb * x86::PREP_BLOCK..].as_ptr(),
+                    qs[u * nb * pb..].as_ptr(),
                     ds[u * nb..].as_ptr(),
                 )
             };
@@ -622,8 +629,16 @@ impl QWeight {
                 let (gq, gd) = (xq[g * G * nb * 32..].as_ptr(), xd[g * G * nb..].as_ptr());
                 for u in 0..j1 - j0 {
                     let (wq, wd) = w(u);
-                    // SAFETY: the prepared row and the group hold `nb` blocks each.
-                    let y = unsafe { x86::dot_prepared(wq, wd, gq, gd, nb) };
+                    // SAFETY: the prepared row and the group hold `nb` blocks each (and
+                    // their offset sums where the weight is prepared unsigned).
+                    let y = unsafe {
+                        if offset == 0 {
+                            x86::dot_prepared(wq, wd, gq, gd, nb)
+                        } else {
+                            let gs = xs[g * nb * 16..].as_ptr();
+                            x86::dot_prepared_unsigned(wq, wd, gq, gd, gs, nb)
+                        }
+                    };
                     for (t, &v) in y.iter().enumerate() {
                         unsafe { out.write((g * G + t) * n + j0 + u, v) };
                     }
@@ -634,7 +649,7 @@ impl QWeight {
                 for u in 0..j1 - j0 {
                     let (wq, wd) = w(u);
                     // SAFETY: as above, for one activation row in its own layout.
-                    let v = unsafe { x86::dot_prepared_one(wq, wd, q, d, nb) };
+                    let v = unsafe { x86::dot_prepared_one(wq, wd, q, d, offset, nb) };
                     unsafe { out.write(i * n + j0 + u, v) };
                 }
             }

@@ -775,12 +775,32 @@ pub unsafe fn dot_grouped<F: GroupedPair, const G: usize>(
     })
 }
 
-/// Bytes of one weight block prepared for [`dot_prepared`]: its 32 quants as `|q|` (unsigned),
-/// then as `q` (whose signs `vpsignb` moves onto the activation).
+/// Bytes of one Q8_0 weight block prepared for [`dot_prepared`]: its 32 quants as `|q|`
+/// (unsigned), then as `q` (whose signs `vpsignb` moves onto the activation).
 pub const PREP_BLOCK: usize = 64;
 
+/// The offset of a 32-value format's prepared quants: 0 for Q8_0 (signed, [`PREP_BLOCK`] bytes
+/// a block), 8 for Q4_0 and 16 for Q5_0, whose quants are prepared unsigned as the file stores
+/// them (`w = d·(q − offset)`, 32 bytes a block, [`dot_prepared_unsigned`]).
+pub fn prep_offset(kind: super::QKind) -> u8 {
+    match kind {
+        super::QKind::Q4_0 => <Q40 as Offset32>::OFFSET,
+        super::QKind::Q5_0 => <Q50 as Offset32>::OFFSET,
+        _ => 0,
+    }
+}
+
+/// Bytes of one prepared weight block of `kind`.
+pub fn prep_block(kind: super::QKind) -> usize {
+    if prep_offset(kind) == 0 {
+        PREP_BLOCK
+    } else {
+        32
+    }
+}
+
 /// Unpack rows of a 32-value format (Q8_0, Q4_0, Q5_0) for prefill, once per task: block `b` of
-/// row `r` becomes [`PREP_BLOCK`] bytes at `qs[(r·nb + b)·PREP_BLOCK..]` and its scale
+/// row `r` becomes [`prep_block`] bytes at `qs[(r·nb + b)·prep_block..]` and its scale
 /// `ds[r·nb + b]`, where `nb` is a row's block count. [`tile_32`] unpacked each weight block
 /// (nibbles, fifth bits, an f16 scale, `|q|`) once per tile of four activation rows, and in
 /// prefill a weight row meets hundreds.
@@ -790,7 +810,7 @@ pub const PREP_BLOCK: usize = 64;
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn prepare_32(kind: super::QKind, rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
     #[inline(always)]
-    unsafe fn each<F: Block32>(rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
+    unsafe fn signed<F: Block32>(rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
         let mut at = 0;
         for row in rows {
             for blk in row.chunks_exact(F::BYTES) {
@@ -803,10 +823,22 @@ pub unsafe fn prepare_32(kind: super::QKind, rows: &[&[u8]], qs: &mut [u8], ds: 
             }
         }
     }
+    #[inline(always)]
+    unsafe fn unsigned<F: Offset32>(rows: &[&[u8]], qs: &mut [u8], ds: &mut [f32]) {
+        let mut at = 0;
+        for row in rows {
+            for blk in row.chunks_exact(F::BYTES) {
+                let o = qs.as_mut_ptr().add(at * 32) as *mut __m256i;
+                _mm256_storeu_si256(o, F::unsigned(blk.as_ptr()));
+                ds[at] = f16_to_f32(blk.as_ptr());
+                at += 1;
+            }
+        }
+    }
     match kind {
-        super::QKind::Q8_0 => each::<Q80>(rows, qs, ds),
-        super::QKind::Q4_0 => each::<Q40>(rows, qs, ds),
-        _ => each::<Q50>(rows, qs, ds),
+        super::QKind::Q8_0 => signed::<Q80>(rows, qs, ds),
+        super::QKind::Q4_0 => unsigned::<Q40>(rows, qs, ds),
+        _ => unsigned::<Q50>(rows, qs, ds),
     }
 }
 
@@ -876,27 +908,93 @@ unsafe fn fold_rows(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m256i {
     _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd))
 }
 
-/// [`dot_prepared`] for a single activation row in its own layout (`xq`: `32·nb` quants, `xd`:
-/// `nb` scales): the rows left over after the groups.
+/// [`dot_prepared`] for Q4_0 and Q5_0 weights prepared unsigned (`w`: 32 quants `q` a block,
+/// `w = d·(q − offset)`): `vpmaddubsw` takes `q` as its unsigned operand and the activation as
+/// it is (at most 31 · 127 · 2 a pair, no saturation), so there is no `vpsignb`, and the offset
+/// comes off the folded sums: `xs` holds, per block, `offset · Σx` over each half block of the
+/// group's rows in [`fold_rows`]'s order (rows 0..4 first half, rows 0..4 second half, then
+/// rows 4..8 alike; [`prep_offset_sums`]). A third fewer operations per block and row than the
+/// signed path; the prepared weights take half the bytes.
 ///
 /// # Safety
-/// As [`dot_prepared`], with `xq` and `xd` one row's.
+/// `w` holds `nb` blocks of 32 bytes and `dw` their scales; `xq`, `xd` hold `nb` interleaved
+/// blocks and `xs` their 16 sums each.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_prepared_unsigned(
+    w: *const u8,
+    dw: *const f32,
+    xq: *const i8,
+    xd: *const f32,
+    xs: *const i32,
+    nb: usize,
+) -> [f32; PREP_ROWS] {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); 2];
+    for b in 0..nb {
+        let q = load(w.add(32 * b) as *const i8);
+        let x = xq.add(32 * PREP_ROWS * b);
+        let p: [__m256i; PREP_ROWS] = std::array::from_fn(|r| {
+            _mm256_madd_epi16(_mm256_maddubs_epi16(q, load(x.add(32 * r))), ones)
+        });
+        let d = _mm256_broadcast_ss(&*dw.add(b));
+        for (h, acc) in acc.iter_mut().enumerate() {
+            let f = fold_rows(p[4 * h], p[4 * h + 1], p[4 * h + 2], p[4 * h + 3]);
+            let off = _mm256_loadu_si256(xs.add(16 * b + 8 * h) as *const __m256i);
+            let dx = _mm256_broadcast_ps(&*(xd.add(PREP_ROWS * b + 4 * h) as *const __m128));
+            let t = _mm256_cvtepi32_ps(_mm256_sub_epi32(f, off));
+            *acc = _mm256_fmadd_ps(t, _mm256_mul_ps(dx, d), *acc);
+        }
+    }
+    let mut out = [0f32; PREP_ROWS];
+    for (h, a) in acc.iter().enumerate() {
+        let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps(*a, 1));
+        _mm_storeu_ps(out.as_mut_ptr().add(4 * h), s);
+    }
+    out
+}
+
+/// The offset sums [`dot_prepared_unsigned`] reads for one block of a group: `offset · Σx` over
+/// each 16-quant half of each row's block `q[r]`, in [`fold_rows`]'s lane order.
+pub fn prep_offset_sums(q: [&[i8]; PREP_ROWS], offset: u8) -> [i32; 16] {
+    let mut s = [0i32; 16];
+    for (r, q) in q.iter().enumerate() {
+        for half in 0..2 {
+            let sum: i32 = q[16 * half..16 * half + 16].iter().map(|&v| v as i32).sum();
+            s[(r / 4) * 8 + half * 4 + r % 4] = offset as i32 * sum;
+        }
+    }
+    s
+}
+
+/// [`dot_prepared`] or [`dot_prepared_unsigned`] (by `offset`, [`prep_offset`]) for a single
+/// activation row in its own layout (`xq`: `32·nb` quants, `xd`: `nb` scales): the rows left
+/// over after the groups.
+///
+/// # Safety
+/// As [`dot_prepared`], with `xq` and `xd` one row's and `w` in `offset`'s layout.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_prepared_one(
     w: *const u8,
     dw: *const f32,
     xq: *const i8,
     xd: *const f32,
+    offset: u8,
     nb: usize,
 ) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for b in 0..nb {
-        let o = w.add(PREP_BLOCK * b);
-        let p = signed_dot(
-            load(o as *const i8),
-            load(o.add(32) as *const i8),
-            load(xq.add(32 * b)),
-        );
+        let p = if offset == 0 {
+            let o = w.add(PREP_BLOCK * b);
+            signed_dot(
+                load(o as *const i8),
+                load(o.add(32) as *const i8),
+                load(xq.add(32 * b)),
+            )
+        } else {
+            // Unsigned quants made signed again: these rows are few.
+            let q = _mm256_sub_epi8(load(w.add(32 * b) as *const i8), _mm256_set1_epi8(offset as i8));
+            signed_dot(_mm256_sign_epi8(q, q), q, load(xq.add(32 * b)))
+        };
         let t = _mm256_mul_ps(p, _mm256_broadcast_ss(&*xd.add(b)));
         acc = _mm256_fmadd_ps(t, _mm256_broadcast_ss(&*dw.add(b)), acc);
     }
