@@ -754,14 +754,10 @@ fn throughput(b: &mut Vec<Block>, runs: &[Run], names: &[String]) {
                     Cell::num(format!("{} ± {}", num(row.mean), num(row.sd))),
                     Cell::num(mm.map_or(DASH.into(), |(l, h)| format!("{}–{}", num(l), num(h)))),
                     Cell::num(row.outliers.len().to_string()),
-                    Cell::num(
-                        row.bandwidth
-                            .as_ref()
-                            .map_or(DASH.into(), |bw| {
-                                let mark = if bw.unsteady() { " (unsteady)" } else { "" };
-                                format!("{}%{mark}", pct(bw.fraction))
-                            }),
-                    ),
+                    Cell::num(row.bandwidth.as_ref().map_or(DASH.into(), |bw| {
+                        let mark = if bw.unsteady() { " (unsteady)" } else { "" };
+                        format!("{}%{mark}", pct(bw.fraction))
+                    })),
                     Cell::num(row.cost.as_ref().map_or(DASH.into(), |c| {
                         format!("${}", num(c.usd_per_million_tokens))
                     })),
@@ -776,7 +772,7 @@ fn throughput(b: &mut Vec<Block>, runs: &[Run], names: &[String]) {
         }
         b.push(Block::Table(t));
         let mut notes = vec![
-            format!("Tokens per second of each timed repetition; noisy: other processes used enough CPU to disturb the timings. Bandwidth ceiling: the speed the machine's measured memory bandwidth allows for the bytes one token reads (the higher of the readings before and after the test; unsteady: they differ by more than {:.0}%). $/1M tokens: per prompt token for pp tests, per output token for tg tests, at the median speed.", hakaru_types::BandwidthUse::UNSTEADY_SPREAD * 100.0),
+            format!("Tokens per second of each timed repetition; noisy: other processes used enough CPU to disturb the timings. Bandwidth ceiling: the speed the machine's measured memory bandwidth allows for the bytes one token reads (the higher of the readings before and after the test; unsteady: they differ by more than {:.0}%). $/1M tokens: per prompt token for pp tests, per output token for tg tests, per token of either for pp+tg tests, at the median speed.", hakaru_types::BandwidthUse::UNSTEADY_SPREAD * 100.0),
         ];
         for (r, n) in runs.iter().zip(names) {
             if let Some(c) = r.record.throughput.iter().find_map(|x| x.cost.as_ref()) {

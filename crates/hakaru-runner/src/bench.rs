@@ -31,6 +31,8 @@ pub struct BenchPlan {
     pub prompts: Vec<usize>,
     pub gens: Vec<usize>,
     pub depths: Vec<usize>,
+    /// Prompt-then-generation tests: (prompt, gen).
+    pub pgs: Vec<(usize, usize)>,
     pub repetitions: usize,
     pub warmup: usize,
     pub seed: u64,
@@ -42,6 +44,7 @@ impl Default for BenchPlan {
             prompts: vec![512],
             gens: vec![128],
             depths: vec![0],
+            pgs: Vec::new(),
             repetitions: 5,
             warmup: 1,
             seed: 0,
@@ -82,6 +85,7 @@ impl BenchPlan {
             prompts: t.prompt.clone(),
             gens: t.gen.clone(),
             depths: t.depth.clone(),
+            pgs: t.pg.iter().map(|&[p, n]| (p, n)).collect(),
             repetitions: t.repetitions,
             warmup: t.warmup,
             seed,
@@ -89,7 +93,8 @@ impl BenchPlan {
     }
 }
 
-/// The tests of a plan, in order: for each depth, pp tests then tg tests.
+/// The tests of a plan, in order: for each depth, pp tests, tg tests, then prompt-then-generation
+/// tests (llama-bench's order).
 pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
     let mut v = Vec::new();
     for &depth in &plan.depths {
@@ -109,16 +114,24 @@ pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
                 seed: plan.seed,
             });
         }
+        for &(p, n) in plan.pgs.iter().filter(|&&(p, n)| p + n > 0) {
+            v.push(BenchTest {
+                depth,
+                n_prompt: p,
+                n_gen: n,
+                seed: plan.seed,
+            });
+        }
     }
     v
 }
 
-/// `pp512`, `tg128`, `pp512@d4096`.
+/// `pp512`, `tg128`, `pp512+tg128`, `pp512@d4096`.
 pub fn test_name(t: &BenchTest) -> String {
-    let base = if t.n_prompt > 0 {
-        format!("pp{}", t.n_prompt)
-    } else {
-        format!("tg{}", t.n_gen)
+    let base = match (t.n_prompt, t.n_gen) {
+        (p, 0) => format!("pp{p}"),
+        (0, n) => format!("tg{n}"),
+        (p, n) => format!("pp{p}+tg{n}"),
     };
     if t.depth > 0 {
         format!("{base}@d{}", t.depth)
@@ -500,14 +513,15 @@ pub fn run_test(
         {
             peak_gpu = Some(peak_gpu.map_or(m, |p| p.max(m)));
         }
-        if let Some(s) = timing.prompt_seconds {
-            samples.push(test.n_prompt as f64 / s.max(1e-12));
-            first_token.push(s);
-        } else {
-            let total: f64 = timing.step_seconds.iter().sum();
-            samples.push(timing.step_seconds.len() as f64 / total.max(1e-12));
-            steps.extend(timing.step_seconds);
-        }
+        // Tokens over the time of the prompt's pass and the steps: pp, tg, or both (pp+tg,
+        // as llama-bench counts it).
+        let prompt = timing.prompt_seconds.unwrap_or(0.0);
+        let gen: f64 = timing.step_seconds.iter().sum();
+        let tokens = test.n_prompt * usize::from(timing.prompt_seconds.is_some())
+            + timing.step_seconds.len();
+        samples.push(tokens as f64 / (prompt + gen).max(1e-12));
+        first_token.extend(timing.prompt_seconds);
+        steps.extend(timing.step_seconds);
     }
     let (cores, _) = monitor.finish();
     let energy_after = rapl.as_ref().ok().and_then(Rapl::read_uj);
@@ -548,7 +562,8 @@ pub fn run_test(
         _ => (None, Some("the RAPL counter could not be read".into())),
     };
     let bandwidth = match cx.ceiling_gb_s {
-        Some(before) if test.n_gen > 0 && info.weight_bytes_per_token > 0 => {
+        // Generation alone: a pp+tg row's speed mixes in the prompt's pass.
+        Some(before) if test.n_gen > 0 && test.n_prompt == 0 && info.weight_bytes_per_token > 0 => {
             let bytes = info.weight_bytes_per_token
                 + info.kv_bytes_per_position * (test.depth as u64 + test.n_gen as u64 / 2);
             // Read again now that the test is over (after the CPU-load monitor and the energy
@@ -649,6 +664,7 @@ mod tests {
             prompts: vec![512, 0],
             gens: vec![128, 32],
             depths: vec![0, 4096],
+            pgs: vec![(512, 128)],
             ..Default::default()
         };
         let names: Vec<String> = tests(&plan).iter().map(test_name).collect();
@@ -658,10 +674,26 @@ mod tests {
                 "pp512",
                 "tg128",
                 "tg32",
+                "pp512+tg128",
                 "pp512@d4096",
                 "tg128@d4096",
-                "tg32@d4096"
+                "tg32@d4096",
+                "pp512+tg128@d4096"
             ]
+        );
+        let pg = tests(&plan)[3];
+        assert_eq!((pg.n_prompt, pg.n_gen, pg.depth), (512, 128, 0));
+        // A suite's `pg = [[512, 128]]` is the same plan.
+        let spec: hakaru_types::ThroughputSpec = toml::from_str(
+            "prompt = [512, 0]\ngen = [128, 32]\ndepth = [0, 4096]\npg = [[512, 128]]",
+        )
+        .unwrap();
+        assert_eq!(
+            BenchPlan::of_suite(&spec, 0),
+            BenchPlan {
+                repetitions: 5,
+                ..plan
+            }
         );
     }
 

@@ -280,8 +280,8 @@ fn run_throughput(
         return Ok(());
     }
     let info = backend.describe();
-    let probe = (info.device == "cpu")
-        .then(|| bench::BandwidthProbe::new(provenance::cpu_threads(), 3));
+    let probe =
+        (info.device == "cpu").then(|| bench::BandwidthProbe::new(provenance::cpu_threads(), 3));
     let ceiling = probe.map(|p| {
         reporter.message("measuring memory bandwidth");
         p.read()

@@ -123,6 +123,10 @@ pub struct ThroughputSpec {
     pub gen: Vec<usize>,
     #[serde(default = "default_depth")]
     pub depth: Vec<usize>,
+    /// Prompt-then-generation tests, `[prompt, gen]` each (llama-bench's `-pg`): the prompt's
+    /// forward pass and `gen` decode steps after it, timed together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pg: Vec<[usize; 2]>,
     #[serde(default = "default_reps")]
     pub repetitions: usize,
     #[serde(default = "default_warmup")]
@@ -151,6 +155,7 @@ impl Default for ThroughputSpec {
             prompt: default_pp(),
             gen: default_tg(),
             depth: default_depth(),
+            pg: Vec::new(),
             repetitions: default_reps(),
             warmup: default_warmup(),
         }

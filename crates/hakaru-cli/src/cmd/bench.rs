@@ -43,6 +43,10 @@ pub struct Args {
         default_value = "0"
     )]
     pub depth: Vec<usize>,
+    /// A prompt-then-generation test (llama-bench's -pg): PP prompt tokens in one pass, then TG
+    /// decode steps, timed together; repeat the flag for more
+    #[arg(long = "pg", value_name = "PP,TG", value_parser = parse_pg)]
+    pub pg: Vec<(usize, usize)>,
     /// Timed repetitions of each test
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
@@ -83,6 +87,22 @@ pub struct Args {
 
 const FORMATS: &[&str] = &["md", "json", "jsonl", "csv"];
 
+/// `512,128` of `--pg`.
+fn parse_pg(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: give the prompt size and the generation length, e.g. 512,128");
+    let (p, n) = s.split_once(',').ok_or_else(bad)?;
+    let (p, n) = (
+        p.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if p == 0 || n == 0 {
+        return Err(format!(
+            "`{s}`: both numbers must be positive (use -p or -n for one alone)"
+        ));
+    }
+    Ok((p, n))
+}
+
 /// The threads the model runs on: `--threads`, else the count settled at start-up
 /// (`hakaru_engine::device::settle_threads`).
 fn threads(load: &LoadArgs) -> usize {
@@ -103,8 +123,8 @@ pub fn run(args: &Args) -> Result<()> {
     let on_cpu = args.load.device.as_deref().is_none_or(|d| d == "cpu");
     // Measured unless given (--bandwidth measures even then), on the CPU only.
     let given = args.ceiling.filter(|_| !args.bandwidth);
-    let probe = (on_cpu && given.is_none())
-        .then(|| bench::BandwidthProbe::new(threads(&args.load), 5));
+    let probe =
+        (on_cpu && given.is_none()).then(|| bench::BandwidthProbe::new(threads(&args.load), 5));
     let ceiling = if given.is_some() {
         given
     } else if let Some(p) = probe {
@@ -183,6 +203,7 @@ pub fn run(args: &Args) -> Result<()> {
         prompts: args.n_prompt.clone(),
         gens: args.n_gen.clone(),
         depths: args.depth.clone(),
+        pgs: args.pg.clone(),
         repetitions: args.repetitions,
         warmup: args.warmup,
         seed: args.seed,
@@ -287,12 +308,10 @@ fn columns(r: &BenchRow) -> Vec<(&'static str, String)> {
         ("p99 ms", fmt_opt(lat.map(|l| l.p99), 2)),
         (
             "of ceiling",
-            r.bandwidth
-                .as_ref()
-                .map_or("-".into(), |b| {
-                    let mark = if b.unsteady() { "*" } else { "" };
-                    format!("{:.0}%{mark}", b.fraction * 100.0)
-                }),
+            r.bandwidth.as_ref().map_or("-".into(), |b| {
+                let mark = if b.unsteady() { "*" } else { "" };
+                format!("{:.0}%{mark}", b.fraction * 100.0)
+            }),
         ),
         (
             "$/1M tok",
@@ -421,7 +440,7 @@ fn markdown(rows: &[BenchRow], apis: &[hakaru_suites::prices::ApiPrice], device:
     }
     if let Some(c) = rows.iter().find_map(|r| r.cost.as_ref()) {
         s += &format!(
-            "cost at {} USD/h ({}{}{}); $/1M tok is per prompt token for pp rows, per output token for tg rows\n",
+            "cost at {} USD/h ({}{}{}); $/1M tok is per prompt token for pp rows, per output token for tg rows, per token of either for pp+tg rows\n",
             c.usd_per_hour,
             c.price_name,
             c.provider.as_deref().map(|p| format!(", {p}")).unwrap_or_default(),

@@ -254,7 +254,7 @@ fn bench_rows_in_every_format() {
             .args(["bench", "--model"])
             .arg(model_dir("tiny-qwen2"))
             .args([
-                "-p", "16", "-n", "4", "-d", "0,8", "-r", "3", "--warmup", "1",
+                "-p", "16", "-n", "4", "-d", "0,8", "--pg", "4,4", "-r", "3", "--warmup", "1",
             ])
             .args(extra)
             .current_dir(root())
@@ -271,7 +271,10 @@ fn bench_rows_in_every_format() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
-    assert_eq!(names, ["pp16", "tg4", "pp16@d8", "tg4@d8"]);
+    assert_eq!(
+        names,
+        ["pp16", "tg4", "pp4+tg4", "pp16@d8", "tg4@d8", "pp4+tg4@d8"]
+    );
     for r in &rows {
         assert_eq!(r.samples.len(), 3);
         assert!(r.samples.iter().all(|x| x.is_finite() && *x > 0.0));
@@ -299,21 +302,35 @@ fn bench_rows_in_every_format() {
         12,
         "3 repetitions × 4 steps"
     );
+    // pp+tg: both latencies, tokens of both over the time of both, no share of the ceiling.
+    let pg = &rows[2];
+    assert_eq!(
+        (
+            pg.ttft_ms.as_ref().unwrap().n,
+            pg.itl_ms.as_ref().unwrap().n
+        ),
+        (3, 12)
+    );
+    // About 8 tokens in the time of a typical repetition (4 would be one part's tokens).
+    let rep = (pg.ttft_ms.as_ref().unwrap().p50 + 4.0 * pg.itl_ms.as_ref().unwrap().p50) / 1e3;
+    let tokens = pg.median * rep;
+    assert!(tokens > 6.0 && tokens < 10.5, "{tokens} tokens: {pg:?}");
+    assert!(pg.bandwidth.is_none());
     let bw = rows[1].bandwidth.as_ref().unwrap();
     assert!(bw.bytes_per_token > 0 && bw.ceiling_gb_s > 0.0);
     // Measured here: read at start and again after each tg test, each tg row against the
     // higher of the readings around it, the second test's first reading the first's last.
-    for r in [&rows[1], &rows[3]] {
+    for r in [&rows[1], &rows[4]] {
         let b = r.bandwidth.as_ref().unwrap();
         assert_eq!(b.readings_gb_s.len(), 2, "{b:?}");
         assert_eq!(b.ceiling_gb_s, b.readings_gb_s[0].max(b.readings_gb_s[1]));
         let want = r.median / (b.ceiling_gb_s * 1e9 / b.bytes_per_token as f64);
         assert!((b.fraction - want).abs() < 1e-9 * want, "{b:?}");
     }
-    let bw2 = rows[3].bandwidth.as_ref().unwrap();
+    let bw2 = rows[4].bandwidth.as_ref().unwrap();
     assert_eq!(bw2.readings_gb_s[0], bw.readings_gb_s[1]);
     assert!(
-        rows[3].bandwidth.as_ref().unwrap().bytes_per_token > bw.bytes_per_token,
+        rows[4].bandwidth.as_ref().unwrap().bytes_per_token > bw.bytes_per_token,
         "KV at depth"
     );
 
@@ -322,11 +339,11 @@ fn bench_rows_in_every_format() {
     let head = lines.next().unwrap();
     assert!(head.starts_with("model,weights,params,device,threads,test,t/s"));
     assert!(head.ends_with(",ceiling_readings_gb_s"), "{head}");
-    // The last column: nothing for pp rows, the two readings around each tg row.
+    // The last column: nothing for pp and pp+tg rows, the two readings around each tg row.
     let last: Vec<&str> = lines.map(|l| l.rsplit(',').next().unwrap()).collect();
-    assert_eq!(last.len(), 4);
-    assert!(last[0].is_empty() && last[2].is_empty(), "{last:?}");
-    for r in [last[1], last[3]] {
+    assert_eq!(last.len(), 6);
+    assert!([0, 2, 3, 5].iter().all(|&i| last[i].is_empty()), "{last:?}");
+    for r in [last[1], last[4]] {
         let v: Vec<f64> = r.split(';').map(|x| x.parse().unwrap()).collect();
         assert!(v.len() == 2 && v.iter().all(|x| *x > 0.0), "{r}");
     }
@@ -348,6 +365,15 @@ fn bench_rows_in_every_format() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--gpu tpu-v9: not in"));
+    for (pg, says) in [("512", "e.g. 512,128"), ("512,0", "must be positive")] {
+        let bad = hakaru()
+            .args(["bench", "--model", "synthetic:tiny", "--pg", pg])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "--pg {pg}");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains("--pg") && err.contains(says), "{err}");
+    }
 }
 
 #[test]

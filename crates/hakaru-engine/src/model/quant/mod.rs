@@ -617,12 +617,7 @@ impl QWeight {
             // SAFETY: QWeight exists only with AVX2/FMA/F16C; the rows are whole blocks of this
             // 32-value format and `qs`, `ds` hold every block of every row.
             unsafe { x86::prepare_32(self.kind, &rows, &mut qs, &mut ds) };
-            let w = |u: usize| {
-                (
-                    qs[u * nb * pb..].as_ptr(),
-                    ds[u * nb..].as_ptr(),
-                )
-            };
+            let w = |u: usize| (qs[u * nb * pb..].as_ptr(), ds[u * nb..].as_ptr());
             // SAFETY (the writes): each (row, column) is inside the m × n output, and only this
             // task writes columns j0..j1.
             for g in 0..groups {

@@ -992,7 +992,10 @@ pub unsafe fn dot_prepared_one(
             )
         } else {
             // Unsigned quants made signed again: these rows are few.
-            let q = _mm256_sub_epi8(load(w.add(32 * b) as *const i8), _mm256_set1_epi8(offset as i8));
+            let q = _mm256_sub_epi8(
+                load(w.add(32 * b) as *const i8),
+                _mm256_set1_epi8(offset as i8),
+            );
             signed_dot(_mm256_sign_epi8(q, q), q, load(xq.add(32 * b)))
         };
         let t = _mm256_mul_ps(p, _mm256_broadcast_ss(&*xd.add(b)));
