@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use hakaru_engine::backend::{Backend, CandleBackend};
+use hakaru_engine::backend::CandleBackend;
 use hakaru_runner::bench::{self, BenchContext, BenchPlan, Price};
 use hakaru_types::{BandwidthUse, BenchRow};
 
 use super::{LoadArgs, ModelArgs};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Model (any model reference; synthetic:<name> needs no download)
     #[arg(long, short = 'm')]
@@ -47,6 +47,15 @@ pub struct Args {
     /// decode steps, timed together; repeat the flag for more
     #[arg(long = "pg", value_name = "PP,TG", value_parser = parse_pg)]
     pub pg: Vec<(usize, usize)>,
+    /// CPU thread counts to compare, comma-separated (llama-bench's -t): each count runs in a
+    /// process of its own (thread pools are fixed once started), its rows in turn
+    #[arg(
+        short = 't',
+        long = "thread-counts",
+        value_delimiter = ',',
+        conflicts_with = "threads"
+    )]
+    pub thread_counts: Vec<usize>,
     /// Timed repetitions of each test
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
@@ -113,6 +122,18 @@ fn threads(load: &LoadArgs) -> usize {
 pub fn run(args: &Args) -> Result<()> {
     if !FORMATS.contains(&args.output.as_str()) {
         bail!("-o {}: use one of {}", args.output, FORMATS.join(", "));
+    }
+    if args.thread_counts.contains(&0) {
+        bail!("-t: thread counts must be positive");
+    }
+    if args.thread_counts.len() > 1 {
+        return sweep(args);
+    }
+    if let Some(&n) = args.thread_counts.first() {
+        let mut one = args.clone();
+        one.thread_counts.clear();
+        one.load.threads = Some(n);
+        return run(&one);
     }
     if args.repetitions == 0 {
         bail!("-r 0: give at least one repetition");
@@ -262,15 +283,85 @@ pub fn run(args: &Args) -> Result<()> {
         }
         rows.push(row);
     }
-    match args.output.as_str() {
-        "json" => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
-        "csv" => out.write_all(csv(&rows)?.as_bytes())?,
-        "md" => {
-            out.write_all(markdown(&rows, &apis, backend.describe().device.as_str()).as_bytes())?
-        }
+    emit(&rows, &args.output)
+}
+
+/// All rows at once in `format` (jsonl rows went out as they came).
+fn emit(rows: &[BenchRow], format: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        "json" => writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?,
+        "csv" => out.write_all(csv(rows)?.as_bytes())?,
+        "md" => out.write_all(markdown(rows).as_bytes())?,
         _ => {}
     }
     Ok(())
+}
+
+/// `-t 1,2,4`: this command again for each count (`--threads N -o jsonl`, the other flags as
+/// given), in turn, each a process of its own because candle's thread pools keep the size they
+/// started with; the rows are gathered and written as asked (jsonl as they come).
+fn sweep(args: &Args) -> Result<()> {
+    if args.bandwidth {
+        bail!("--bandwidth with -t: give one thread count at a time");
+    }
+    let exe = std::env::current_exe().context("finding this program to run each thread count")?;
+    let base = child_args(std::env::args().skip(1));
+    let mut rows = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for &n in &args.thread_counts {
+        eprintln!("{n} threads:");
+        let mut child = std::process::Command::new(&exe)
+            .args(&base)
+            .args(["--threads", &n.to_string(), "-o", "jsonl"])
+            .env("RAYON_NUM_THREADS", n.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting the run with {n} threads"))?;
+        let stdout = child.stdout.take().context("the child's output")?;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line?;
+            let row: BenchRow = serde_json::from_str(&line)
+                .with_context(|| format!("a row of the run with {n} threads: {line}"))?;
+            if args.output == "jsonl" {
+                writeln!(out, "{line}")?;
+                out.flush()?;
+            }
+            rows.push(row);
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("the run with {n} threads failed ({status}); its error is above");
+        }
+    }
+    drop(out);
+    if rows.is_empty() {
+        bail!("no rows");
+    }
+    emit(&rows, &args.output)
+}
+
+/// The command line without `-t`/`--thread-counts` and `-o`/`--output` (and their values,
+/// apart or attached).
+fn child_args(argv: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut skip_value = false;
+    for a in argv {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if ["-t", "--thread-counts", "-o", "--output"].contains(&a.as_str()) {
+            skip_value = true;
+            continue;
+        }
+        let attached = a.starts_with("--thread-counts=")
+            || a.starts_with("--output=")
+            || (!a.starts_with("--") && (a.starts_with("-t") || a.starts_with("-o")));
+        if !attached {
+            v.push(a);
+        }
+    }
+    v
 }
 
 /// `23.1 and 27.9`: a row's bandwidth readings.
@@ -374,7 +465,8 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn markdown(rows: &[BenchRow], apis: &[hakaru_suites::prices::ApiPrice], device: &str) -> String {
+fn markdown(rows: &[BenchRow]) -> String {
+    let device = rows[0].device.name.as_str();
     let mut s = String::new();
     let cols = columns(&rows[0]);
     s += &format!(
@@ -449,9 +541,9 @@ fn markdown(rows: &[BenchRow], apis: &[hakaru_suites::prices::ApiPrice], device:
         if let Some(cpt) = c.ja_chars_per_token {
             s += &format!("Japanese characters per token: {cpt:.3}\n");
         }
-        if !apis.is_empty() {
+        if !c.api_prices.is_empty() {
             s += "\n| API | input $/1M tok | output $/1M tok | as of |\n|---|---|---|---|\n";
-            for a in apis {
+            for a in &c.api_prices {
                 s += &format!(
                     "| {} | {} | {} | {} |\n",
                     cell(&a.model),
@@ -463,4 +555,19 @@ fn markdown(rows: &[BenchRow], apis: &[hakaru_suites::prices::ApiPrice], device:
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_args_drop_thread_counts_and_output() {
+        let argv = "bench -m x.gguf -t 1,2 -p 512 -o md --pg 8,2 -t4 -ojson --thread-counts=1,2 --output=csv --threads-x -r 3 --thread-counts 3";
+        let got = child_args(argv.split(' ').map(String::from));
+        assert_eq!(
+            got.join(" "),
+            "bench -m x.gguf -p 512 --pg 8,2 --threads-x -r 3"
+        );
+    }
 }

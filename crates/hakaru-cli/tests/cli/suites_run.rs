@@ -377,6 +377,44 @@ fn bench_rows_in_every_format() {
 }
 
 #[test]
+fn bench_thread_counts_run_in_turn() {
+    let out = hakaru()
+        .args(["bench", "--model"])
+        .arg(model_dir("tiny-qwen2"))
+        .args([
+            "-p", "8", "-n", "2", "-r", "1", "--warmup", "0", "-t", "1,2",
+        ])
+        .args(["--ceiling", "10", "-o", "csv"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    // threads, test: each count's rows in turn, as one table.
+    let cells: Vec<(String, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[4].to_string(), c[5].to_string())
+        })
+        .collect();
+    let want = [("1", "pp8"), ("1", "tg2"), ("2", "pp8"), ("2", "tg2")];
+    assert_eq!(
+        cells,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "{csv}"
+    );
+    let bad = hakaru()
+        .args(["bench", "--model", "synthetic:tiny", "-t", "0,2"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("thread counts must be positive"));
+}
+
+#[test]
 fn report_and_compare_from_the_command_line() {
     let fx = root().join("crates/hakaru-report/tests/fixtures");
     let tmp = tempfile::tempdir().unwrap();
