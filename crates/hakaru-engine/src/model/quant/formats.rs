@@ -162,8 +162,8 @@ pub fn dequantize_row(kind: QKind, b: &[u8], out: &mut [f32]) {
 }
 
 /// Activations quantized to 8 bits, `rows` rows of `k` values: quants contiguous per row, one f32
-/// scale per block, and for `Q8K` the sum of each 16 quants (which the K-quant kernels need for
-/// the mins and offsets). Kept as separate arrays so the kernels load whole vectors of quants.
+/// scale per block, and the sum of each 16 quants (which the K-quant kernels need for the mins
+/// and offsets, and the Q4_0/Q5_0 ones for the offset of their unsigned quants). Kept as separate arrays so the kernels load whole vectors of quants.
 #[derive(Debug, Clone)]
 pub struct Act {
     pub kind: ActKind,
@@ -191,10 +191,7 @@ impl Act {
             rows,
             qs: vec![0; rows * k],
             d: vec![0.0; rows * k / be],
-            bsums: match kind {
-                ActKind::Q8_0 => Vec::new(),
-                ActKind::Q8K => vec![0; rows * k / 16],
-            },
+            bsums: vec![0; rows * k / 16],
         };
         match kind {
             ActKind::Q8_0 if simd => {
@@ -229,6 +226,11 @@ impl Act {
                 {
                     quantize_block_q8k(x, q, d, s);
                 }
+            }
+        }
+        if kind == ActKind::Q8_0 {
+            for (s, q) in a.bsums.iter_mut().zip(a.qs.chunks_exact(16)) {
+                *s = q.iter().map(|&v| v as i16).sum();
             }
         }
         a

@@ -593,8 +593,12 @@ impl QWeight {
         // The offset's share per block and half block, for weights prepared unsigned.
         let mut xs = vec![0i32; if offset > 0 { groups * nb * 16 } else { 0 }];
         for (gb, s) in xs.chunks_exact_mut(16).enumerate() {
-            let q: [&[i8]; G] = std::array::from_fn(|r| &xq[(gb * G + r) * 32..][..32]);
-            s.copy_from_slice(&x86::prep_offset_sums(q, offset));
+            let (g, b) = (gb / nb, gb % nb);
+            let halves = std::array::from_fn(|r| {
+                let h = act.row_bsums(g * G + r);
+                [h[2 * b], h[2 * b + 1]]
+            });
+            s.copy_from_slice(&x86::prep_offset_sums(halves, offset));
         }
         let data = self.data();
         (0..n.div_ceil(per_task)).into_par_iter().for_each(|c| {

@@ -83,10 +83,13 @@ fn activation_quantization_round_trips_within_half_a_step() {
             }
         }
     }
-    let a = Act::quantize(ActKind::Q8K, &x, 512);
-    for r in 0..2 {
-        for (s, q) in a.row_bsums(r).iter().zip(a.row_qs(r).chunks(16)) {
-            assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
+    for kind in [ActKind::Q8_0, ActKind::Q8K] {
+        let a = Act::quantize(kind, &x, 512);
+        for r in 0..2 {
+            assert_eq!(a.row_bsums(r).len(), 32);
+            for (s, q) in a.row_bsums(r).iter().zip(a.row_qs(r).chunks(16)) {
+                assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
+            }
         }
     }
     // The AVX2 quantizers give the same scales and the same quants but at exact halves.
@@ -117,9 +120,10 @@ fn activation_quantization_round_trips_within_half_a_step() {
                 assert!(b.d[1] > 0.0);
                 assert_eq!((b.row_qs(0)[300], b.row_qs(0)[310]), (-127, 127));
                 assert_eq!(b.d[4], 0.0);
-                for (s, q) in b.bsums.iter().zip(b.qs.chunks(16)) {
-                    assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>());
-                }
+            }
+            assert_eq!(b.bsums.len(), b.qs.len() / 16, "{kind:?}");
+            for (s, q) in b.bsums.iter().zip(b.qs.chunks(16)) {
+                assert_eq!(*s, q.iter().map(|&v| v as i16).sum::<i16>(), "{kind:?}");
             }
         }
     }

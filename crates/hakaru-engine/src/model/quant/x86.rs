@@ -698,9 +698,11 @@ impl GroupedPair for Q50 {
 /// One activation row (Q8_0) against the `G` rows (at most [`super::regroup::GROUP`], four) of
 /// one regrouped group (a decoding step). Per block pair: the activation's 64 quants, the
 /// group's scales in one load and conversion times the activation's two scales, the offset's
-/// share once for every row; per row, its two blocks' sums ([`GroupedPair::sums`]); then two
-/// rounds of `vphaddd` fold the eight sum vectors of the group into two, one per row pair, each
-/// lane a partial sum of one (row, block), so that two conversions and two `fma`s against the
+/// share once for every row (from the activation's sums of 16 quants); per row, its two blocks'
+/// sums ([`GroupedPair::sums`]); then [`fold_rows`] folds the eight sum vectors of the group
+/// into two, one per row pair, each lane a partial sum of one (row, block), with unpacks and
+/// adds (`vphaddd`, several micro-ops on Zen 3, was 3–4% slower in a one-thread comparison of
+/// the Q5_0 kernel), so that two conversions and two `fma`s against the
 /// scales as loaded (each half of them in both 128-bit lanes) finish the record, without a
 /// broadcast per block and row. A task's groups are one memory stream, which the hardware
 /// prefetcher follows (the file's layout read four rows as four interleaved streams).
@@ -718,7 +720,10 @@ pub unsafe fn dot_grouped<F: GroupedPair, const G: usize>(
     let rec = G * 2 * F::KIND.block_bytes();
     let xq = a.row_qs(row).as_ptr();
     let xd = a.row_d(row).as_ptr();
-    let (ones, off) = (_mm256_set1_epi16(1), _mm256_set1_epi8(F::OFFSET as i8));
+    let xs = a.row_bsums(row).as_ptr();
+    // OFFSET is 8 or 16: a shift.
+    let shift = _mm_cvtsi32_si128(F::OFFSET.trailing_zeros() as i32);
+    let spread = _mm256_setr_epi32(0, 2, 0, 2, 1, 3, 1, 3);
     let zero = _mm256_setzero_si256();
     // Lanes [row 0 block 2p, row 0 block 2p + 1, row 1 …, row 1 …] in both 128-bit halves
     // (rows 0 and 1), and the same for rows 2 and 3.
@@ -745,17 +750,15 @@ pub unsafe fn dot_grouped<F: GroupedPair, const G: usize>(
                 [zero; 2]
             }
         });
-        let fold = |i: usize| _mm256_hadd_epi32(s[i][0], s[i][1]);
         let mut h = [
-            _mm256_hadd_epi32(fold(0), fold(1)),
-            _mm256_hadd_epi32(fold(2), fold(3)),
+            fold_rows(s[0][0], s[0][1], s[1][0], s[1][1]),
+            fold_rows(s[2][0], s[2][1], s[3][0], s[3][1]),
         ];
         if F::OFFSET != 0 {
-            // OFFSET·Σx per block, folded as the rows' sums are.
-            let st: [__m256i; 2] =
-                std::array::from_fn(|b| _mm256_madd_epi16(_mm256_maddubs_epi16(off, x[b]), ones));
-            let f = _mm256_hadd_epi32(st[0], st[1]);
-            let start = _mm256_hadd_epi32(f, f);
+            // OFFSET·Σx over each half block, from the activation's sums of 16 quants
+            // ([b0 first half, b0 second, b1 first, b1 second]) spread as the rows' sums are.
+            let b = _mm256_cvtepi16_epi32(_mm_loadl_epi64(xs.add(4 * p) as *const __m128i));
+            let start = _mm256_sll_epi32(_mm256_permutevar8x32_epi32(b, spread), shift);
             h = h.map(|v| _mm256_sub_epi32(v, start));
         }
         let scales = [
@@ -954,13 +957,13 @@ pub unsafe fn dot_prepared_unsigned(
 }
 
 /// The offset sums [`dot_prepared_unsigned`] reads for one block of a group: `offset · Σx` over
-/// each 16-quant half of each row's block `q[r]`, in [`fold_rows`]'s lane order.
-pub fn prep_offset_sums(q: [&[i8]; PREP_ROWS], offset: u8) -> [i32; 16] {
+/// each 16-quant half of each row's block (`halves[r]`, the activation's sums of 16 quants), in
+/// [`fold_rows`]'s lane order.
+pub fn prep_offset_sums(halves: [[i16; 2]; PREP_ROWS], offset: u8) -> [i32; 16] {
     let mut s = [0i32; 16];
-    for (r, q) in q.iter().enumerate() {
-        for half in 0..2 {
-            let sum: i32 = q[16 * half..16 * half + 16].iter().map(|&v| v as i32).sum();
-            s[(r / 4) * 8 + half * 4 + r % 4] = offset as i32 * sum;
+    for (r, h) in halves.iter().enumerate() {
+        for (half, &sum) in h.iter().enumerate() {
+            s[(r / 4) * 8 + half * 4 + r % 4] = offset as i32 * sum as i32;
         }
     }
     s
