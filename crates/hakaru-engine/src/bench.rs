@@ -1,6 +1,7 @@
 //! Timed primitives of `hakaru bench`, in the manner of llama-bench: a prompt-processing test
 //! (pp) times one forward pass over `n` prompt tokens after `depth` tokens of context; a
-//! text-generation test (tg) times `n` single-token decode steps after `depth` tokens. Token ids
+//! text-generation test (tg) times `n` single-token decode steps after `depth` tokens; a test with
+//! both (pp+tg, llama-bench's `-pg`) times the prompt's pass and then the steps. Token ids
 //! are pseudo-random (fixed by a seed) and EOS is never looked at; tokenization and sampling are
 //! not timed. Each timed region ends with a device synchronization.
 
