@@ -857,7 +857,7 @@ pub const PREP_ROWS: usize = 8;
 /// scale times four rows' activation scales (one 128-bit broadcast load each) finish the
 /// block. Converting and scaling each row's vector instead (a conversion, a multiplication
 /// and an `fma` per block and row) kept the multiply units busiest: on Zen 3 the fold ran this
-/// loop 14–25% faster (benches/README.md). The weight block stays in registers and each
+/// loop 14–26% faster (benches/README.md). The weight block stays in registers and each
 /// activation block is read once, at constant offsets from one pointer.
 ///
 /// # Safety
@@ -891,6 +891,14 @@ pub unsafe fn dot_prepared(
             *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(dx, d), *acc);
         }
     }
+    fold_halves(acc)
+}
+
+/// Four rows' sums from [`fold_rows`]'s lanes (row `l % 4`, half `l / 4`) in each of two
+/// accumulators: the halves added, rows 0..4 from the first, 4..8 from the second.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fold_halves(acc: [__m256; 2]) -> [f32; PREP_ROWS] {
     let mut out = [0f32; PREP_ROWS];
     for (h, a) in acc.iter().enumerate() {
         let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps(*a, 1));
@@ -948,12 +956,7 @@ pub unsafe fn dot_prepared_unsigned(
             *acc = _mm256_fmadd_ps(t, _mm256_mul_ps(dx, d), *acc);
         }
     }
-    let mut out = [0f32; PREP_ROWS];
-    for (h, a) in acc.iter().enumerate() {
-        let s = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps(*a, 1));
-        _mm_storeu_ps(out.as_mut_ptr().add(4 * h), s);
-    }
-    out
+    fold_halves(acc)
 }
 
 /// The offset sums [`dot_prepared_unsigned`] reads for one block of a group: `offset · Σx` over
