@@ -517,8 +517,7 @@ pub fn run_test(
         // as llama-bench counts it).
         let prompt = timing.prompt_seconds.unwrap_or(0.0);
         let gen: f64 = timing.step_seconds.iter().sum();
-        let tokens = test.n_prompt * usize::from(timing.prompt_seconds.is_some())
-            + timing.step_seconds.len();
+        let tokens = test.n_prompt + timing.step_seconds.len();
         samples.push(tokens as f64 / (prompt + gen).max(1e-12));
         first_token.extend(timing.prompt_seconds);
         steps.extend(timing.step_seconds);

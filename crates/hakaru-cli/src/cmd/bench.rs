@@ -124,7 +124,7 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("-o {}: use one of {}", args.output, FORMATS.join(", "));
     }
     if args.thread_counts.contains(&0) {
-        bail!("-t: thread counts must be positive");
+        bail!("-t: thread counts start at 1; drop the 0");
     }
     if args.thread_counts.len() > 1 {
         return sweep(args);
@@ -274,7 +274,7 @@ pub fn run(args: &Args) -> Result<()> {
             eprintln!(
                 "warning: {}: the memory bandwidth read {} GB/s around the test; its share of the ceiling is against the higher reading",
                 row.test,
-                readings(b)
+                readings(b, 1, " and ")
             );
         }
         if args.output == "jsonl" {
@@ -364,13 +364,13 @@ fn child_args(argv: impl Iterator<Item = String>) -> Vec<String> {
     v
 }
 
-/// `23.1 and 27.9`: a row's bandwidth readings.
-fn readings(b: &BandwidthUse) -> String {
+/// A row's bandwidth readings, `digits` after the point, joined by `sep` (`23.1 and 27.9`).
+fn readings(b: &BandwidthUse, digits: usize, sep: &str) -> String {
     b.readings_gb_s
         .iter()
-        .map(|x| format!("{x:.1}"))
+        .map(|x| format!("{x:.digits$}"))
         .collect::<Vec<_>>()
-        .join(" and ")
+        .join(sep)
 }
 
 fn fmt_opt(x: Option<f64>, digits: usize) -> String {
@@ -448,13 +448,11 @@ fn csv(rows: &[BenchRow]) -> Result<String> {
         rec.push(r.peak_rss_bytes.map_or(String::new(), |b| b.to_string()));
         rec.push(fmt_opt(r.other_cpu_percent, 1));
         rec.push(r.harness.git_sha.clone().unwrap_or_default());
-        rec.push(r.bandwidth.as_ref().map_or(String::new(), |b| {
-            b.readings_gb_s
-                .iter()
-                .map(|x| format!("{x:.2}"))
-                .collect::<Vec<_>>()
-                .join(";")
-        }));
+        rec.push(
+            r.bandwidth
+                .as_ref()
+                .map_or(String::new(), |b| readings(b, 2, ";")),
+        );
         w.write_record(&rec)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)

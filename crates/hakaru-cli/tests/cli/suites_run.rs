@@ -411,7 +411,7 @@ fn bench_thread_counts_run_in_turn() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("thread counts must be positive"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("thread counts start at 1"));
 }
 
 #[test]

@@ -163,7 +163,8 @@ pub fn dequantize_row(kind: QKind, b: &[u8], out: &mut [f32]) {
 
 /// Activations quantized to 8 bits, `rows` rows of `k` values: quants contiguous per row, one f32
 /// scale per block, and the sum of each 16 quants (which the K-quant kernels need for the mins
-/// and offsets, and the Q4_0/Q5_0 ones for the offset of their unsigned quants). Kept as separate arrays so the kernels load whole vectors of quants.
+/// and offsets, and the Q4_0/Q5_0 ones for the offset of their unsigned quants). Kept as
+/// separate arrays so the kernels load whole vectors of quants.
 #[derive(Debug, Clone)]
 pub struct Act {
     pub kind: ActKind,

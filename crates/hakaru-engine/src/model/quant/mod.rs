@@ -28,8 +28,8 @@
 //! ([`x86`]), whose prefill also unpacks each task's weight rows once (`prepare_32`), whose
 //! one-row kernel reads regrouped weights (`dot_grouped`), and whose one-row Q4_0/Q5_0 kernel
 //! for widths that cannot be regrouped reads the quants unsigned (`dot_offset`). CPUs without
-//! AVX2/FMA/F16C, other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS` overrides the choice for
-//! comparisons: `candle` (candle everywhere), `hakaru` (these kernels wherever they apply),
+//! AVX2/FMA/F16C, other formats and CUDA use candle's `QMatMul`. `HAKARU_QUANT_KERNELS`
+//! overrides the choice for comparisons: `candle` (candle everywhere), `hakaru` (these kernels wherever they apply),
 //! `avx2` (these kernels without the VNNI ones).
 
 pub mod formats;
