@@ -562,12 +562,26 @@ pub unsafe fn dot_offset<F: Offset32, const RW: usize>(
     acc.map(|a| hsum(a))
 }
 
-/// How far ahead of a regrouped record to prefetch, in bytes. A task's groups are one stream,
-/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy; on
-/// Qwen2.5-0.5B's Q4_K_M decoding 2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB with the
-/// VNNI kernels (benches/README.md, "Decoding at the memory's pace"); for the AVX2 one, 512 B to
-/// 4 KiB were alike and none slower.
-pub(super) const GROUPED_AHEAD: usize = 2048;
+/// How far ahead of a regrouped record to prefetch, in bytes: into the first-level cache
+/// (`NEAR`) and, further on, into the second only (`FAR`). A task's groups are one stream,
+/// which the hardware prefetcher follows, but not far enough ahead to keep the memory busy.
+/// With one distance into L1 (2 KiB was best of none, 512 B, 1, 2, 4 and 8 KiB) the kernels
+/// read at about 85% of the bandwidth loop's pace from memory; with these two, at its pace
+/// (benches/README.md, "Prefetching into L2 as well").
+pub(super) const GROUPED_NEAR: usize = 1024;
+pub(super) const GROUPED_FAR: usize = 4096;
+
+/// Prefetch the `len` bytes at `r + GROUPED_NEAR` into L1 and those at `r + GROUPED_FAR` into
+/// L2, a line at a time (prefetches never fault, so addresses past the end are harmless).
+#[inline(always)]
+pub(super) unsafe fn prefetch_grouped(r: *const u8, len: usize) {
+    let mut line = 0;
+    while line < len {
+        _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add(GROUPED_NEAR + line) as *const i8);
+        _mm_prefetch::<_MM_HINT_T1>(r.wrapping_add(GROUPED_FAR + line) as *const i8);
+        line += 64;
+    }
+}
 
 /// A 32-value format in the regrouped layout ([`super::regroup`]), for [`dot_grouped`].
 pub(super) trait GroupedPair {
@@ -730,11 +744,7 @@ pub unsafe fn dot_grouped<F: GroupedPair, const G: usize>(
     let mut acc = [_mm256_setzero_ps(); 2];
     for p in 0..npairs {
         let r = group.add(p * rec);
-        let mut line = 0;
-        while line < rec {
-            _mm_prefetch::<_MM_HINT_T0>(r.add(GROUPED_AHEAD + line) as *const i8);
-            line += 64;
-        }
+        prefetch_grouped(r, rec);
         let x = [load(xq.add(64 * p)), load(xq.add(64 * p + 32))];
         // [dx(2p), dx(2p + 1)] four times, against [row 0 block 2p, row 0 block 2p + 1, row 1 …].
         let dx = _mm256_castsi256_ps(_mm256_set1_epi64x(

@@ -18,7 +18,8 @@ use std::arch::x86_64::*;
 
 use super::formats::Act;
 use super::x86::{
-    f16_to_f32, hsum, load, nibbles, prefetch_distance, ptrs, Block32, GROUPED_AHEAD, Q40, Q50, Q80,
+    f16_to_f32, hsum, load, nibbles, prefetch_distance, prefetch_grouped, ptrs, Block32, Q40, Q50,
+    Q80,
 };
 
 #[inline]
@@ -354,11 +355,7 @@ pub unsafe fn dot_grouped<F: Grouped, const G: usize>(
     let mut acc = [_mm512_setzero_ps(); G];
     for p in 0..npairs {
         let r = group.add(p * rec);
-        let mut line = 0;
-        while line < rec {
-            _mm_prefetch::<_MM_HINT_T0>(r.add(GROUPED_AHEAD + line) as *const i8);
-            line += 64;
-        }
+        prefetch_grouped(r, rec);
         let x = _mm512_loadu_si512(xq.add(64 * p) as *const _);
         let start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, x));
         // [dx(2p), dx(2p + 1)] four times, against [row 0 block 2p, row 0 block 2p + 1, row 1 …].
