@@ -20,7 +20,8 @@
 //! repacked copy of the weights it takes), except Q8_0/Q4_0/Q5_0 weights that only these kernels
 //! read: those are regrouped ([`regroup`]) into a layout of the same size, in place of the
 //! file's, which a one-row kernel reads as one memory stream per task with fewer instructions
-//! (`x86_vnni::dot_grouped` on AVX-512 VNNI, `x86::dot_grouped` on AVX2). An
+//! (`x86_vnni::dot_grouped` on AVX-512 VNNI, `dot_grouped_gfni` where GFNI is present too,
+//! `x86::dot_grouped` on AVX2). An
 //! embedding table in these formats is dequantized row by row from the same bytes, so a tied
 //! output projection shares them.
 //!
@@ -136,6 +137,19 @@ pub fn vnni_available() -> bool {
     }
 }
 
+/// Whether the VNNI kernels run here ([`vnni_available`]) on a CPU with GFNI as well, which
+/// the regrouped Q4_0/Q5_0 one-row kernel uses to unpack nibbles (`x86_vnni::dot_grouped_gfni`).
+pub fn gfni_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vnni_available() && is_x86_feature_detected!("gfni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn kind_of(d: GgmlDType) -> Option<QKind> {
     Some(match d {
         GgmlDType::Q8_0 => QKind::Q8_0,
@@ -156,6 +170,8 @@ pub struct QWeight {
     bytes: Bytes,
     /// AVX-512 VNNI tiles for the 32-value formats (decided once, when the weight is built).
     vnni: bool,
+    /// GFNI as well, for the regrouped one-row kernel (only with `vnni`).
+    gfni: bool,
     /// The bytes are in [`regroup`]'s layout (only with `vnni`), not the file's.
     grouped: bool,
 }
@@ -224,6 +240,7 @@ impl QWeight {
             cols,
             bytes: Bytes::Tensor(q.clone()),
             vnni: vnni_available(),
+            gfni: gfni_available(),
             grouped: false,
         };
         // Regrouped where only these kernels read the weight: candle's prefill needs the file's
@@ -249,6 +266,7 @@ impl QWeight {
             cols,
             bytes: Bytes::Owned(data),
             vnni: vnni_available(),
+            gfni: gfni_available(),
             grouped: false,
         })
     }
@@ -703,13 +721,14 @@ impl QWeight {
         out: OutPtr,
     ) {
         /// One group of `g` rows at `p`: `put(t, y)` for each of its rows, on the VNNI kernel
-        /// or the AVX2 one.
+        /// (with GFNI or without) or the AVX2 one.
         ///
         /// # Safety
-        /// As `dot_grouped`'s; `vnni` only where vnni_available().
+        /// As `dot_grouped`'s; `vnni` only where vnni_available(), `gfni` only where
+        /// gfni_available().
         #[inline]
         unsafe fn group<F: x86_vnni::Grouped + x86::GroupedPair>(
-            vnni: bool,
+            (vnni, gfni): (bool, bool),
             p: *const u8,
             g: usize,
             npairs: usize,
@@ -729,7 +748,9 @@ impl QWeight {
                     }
                 };
             }
-            if vnni {
+            if vnni && gfni {
+                by_size!(x86_vnni::dot_grouped_gfni)
+            } else if vnni {
                 by_size!(x86_vnni::dot_grouped)
             } else {
                 by_size!(x86::dot_grouped)
@@ -744,10 +765,10 @@ impl QWeight {
             // SAFETY: (i, j + t) is inside the output, and only this task writes column j + t.
             let put = |t: usize, v: f32| unsafe { out.write(i * n + j + t, v) };
             // SAFETY: QWeight exists only with AVX2/FMA/F16C, `vnni` only where
-            // vnni_available(); the group's bytes are its `npairs` records, and the activation
-            // row holds `cols` quants.
+            // vnni_available(), `gfni` only where gfni_available(); the group's bytes are its
+            // `npairs` records, and the activation row holds `cols` quants.
             unsafe {
-                let v = self.vnni;
+                let v = (self.vnni, self.gfni);
                 match self.kind {
                     QKind::Q8_0 => group::<x86::Q80>(v, p, g, npairs, act, i, put),
                     QKind::Q4_0 => group::<x86::Q40>(v, p, g, npairs, act, i, put),

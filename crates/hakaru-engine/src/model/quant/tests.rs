@@ -195,21 +195,30 @@ fn kernels_equal_the_dequantized_product() {
 }
 
 /// Regrouped weights (one-row kernels on the regrouped layout, AVX2 and, where this CPU has it,
-/// AVX-512 VNNI; prefill on rows rebuilt in the file's layout) give the dequantized product and
-/// dequantize to the same rows, with a last group of every size.
+/// AVX-512 VNNI with and without GFNI; prefill on rows rebuilt in the file's layout) give the
+/// dequantized product and dequantize to the same rows, with a last group of every size.
 #[test]
 fn regrouped_kernels_equal_the_dequantized_product() {
     if skip() {
         return;
     }
-    for ((kind, dt), vnni) in variants()
+    if vnni_available() && !gfni_available() {
+        eprintln!("this CPU lacks GFNI: the VNNI one-row kernel is tested without it");
+    }
+    let with_gfni = variants()
         .into_iter()
         .filter(|((k, _), _)| k.block_elems() == 32)
-    {
+        .flat_map(|(k, vnni)| {
+            let gfni = [false, true].into_iter();
+            gfni.filter(move |&g| !g || (vnni && gfni_available()))
+                .map(move |g| (k, vnni, g))
+        });
+    for ((kind, dt), vnni, gfni) in with_gfni {
         for n in [36, 37, 38, 39] {
             let (_, plain) = pair(kind, dt, n, 832);
             let (_, mut w) = pair(kind, dt, n, 832);
             w.vnni = vnni;
+            w.gfni = gfni;
             w.regroup();
             assert!(w.is_grouped(), "{kind:?}");
             assert_ne!(w.data(), plain.data());
@@ -219,13 +228,14 @@ fn regrouped_kernels_equal_the_dequantized_product() {
                 plain.dequantize_row(j, &mut b);
                 assert_eq!(a, b, "{kind:?} row {j}");
             }
-            let what = format!("{kind:?} vnni={vnni} regrouped n={n}");
+            let what = format!("{kind:?} vnni={vnni} gfni={gfni} regrouped n={n}");
             assert_equals_dequantized_product(&w, &[1, 2, 9], &what);
             // One row, fused with another weight's rows (as q/k/v are).
             let x = random(832, 4);
             let (mut y1, mut y2) = (vec![0f32; n], vec![0f32; 40]);
             let (_, mut v) = pair(kind, dt, 40, 832);
             v.vnni = vnni;
+            v.gfni = gfni;
             matvec_many(&[&w, &v], &x, &mut [&mut y1, &mut y2]).unwrap();
             let mut alone = vec![0f32; n];
             w.matmul(&x, &mut alone).unwrap();
