@@ -283,7 +283,8 @@ pub(super) trait Grouped {
     /// bytes (`g` a constant where it matters, so the offsets are too).
     ///
     /// # Safety
-    /// `rec` points at a whole record of `g` rows, `i < g`, on a CPU with this module's features.
+    /// `rec` points at a whole record of `g` rows, `i < g`, on a CPU with this module's features
+    /// (and GFNI where `GFNI`, called from a function compiled for it).
     unsafe fn quants<const GFNI: bool>(rec: *const u8, g: usize, i: usize) -> __m512i;
 }
 
