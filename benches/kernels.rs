@@ -3,7 +3,7 @@
 //! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
 //! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
-//! loaded with these kernels uses); `from memory` runs both layouts on a matrix over 1 GB.
+//! loaded with these kernels uses); `from memory` runs them on matrices over 1 GB.
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -70,8 +70,9 @@ fn kernels(c: &mut Criterion) {
 
 /// One row against a weight far larger than the caches (over 1 GB: some server CPUs have
 /// last-level caches of hundreds of MiB), in the file's layout and then regrouped as a model
-/// loads it, so the figures are the kernels' pace from memory; compare `hakaru bench --bandwidth`. The rows repeat the 4864 × 896
-/// matrix above (the values do not change the speed).
+/// loads it, so the figures are the kernels' pace from memory; compare `hakaru bench --bandwidth`.
+/// The rows repeat the matrices above (the values do not change the speed): the 32-value formats'
+/// 4864 × 896 in both layouts, the K-quants' 896 × 4864 in the file's (they are not regrouped).
 fn from_memory(c: &mut Criterion) {
     if !kernels_available() {
         return;
@@ -80,7 +81,7 @@ fn from_memory(c: &mut Criterion) {
     let rows = block_rows * copies;
     let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
     let mut out = vec![0f32; rows];
-    let mut g = c.benchmark_group(format!("from memory {rows}x{cols}"));
+    let mut g = c.benchmark_group("from memory");
     g.sample_size(10);
     for (name, kind, dt) in [
         ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0),
@@ -89,11 +90,28 @@ fn from_memory(c: &mut Criterion) {
         let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         let mut w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
-        g.bench_function(format!("{name} hakaru m=1"), |b| {
+        g.bench_function(format!("{name} {rows}x{cols} hakaru m=1"), |b| {
             b.iter(|| w.matmul(&x, &mut out).unwrap())
         });
         w.regroup();
-        g.bench_function(format!("{name} hakaru regrouped m=1"), |b| {
+        g.bench_function(format!("{name} {rows}x{cols} hakaru regrouped m=1"), |b| {
+            b.iter(|| w.matmul(&x, &mut out).unwrap())
+        });
+    }
+    // The K-quants keep the file's layout (four interleaved rows a tile); 896 × 4864 as in
+    // Qwen2.5-0.5B's `ffn_down`, repeated to about 1.2 GB.
+    for (name, kind, dt, copies) in [
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 490),
+        ("Q6_K", QKind::Q6K, GgmlDType::Q6K, 336),
+    ] {
+        let (block_rows, cols) = (896, 4864);
+        let rows = block_rows * copies;
+        let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+        let mut out = vec![0f32; rows];
+        let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        let w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
+        g.bench_function(format!("{name} {rows}x{cols} hakaru m=1"), |b| {
             b.iter(|| w.matmul(&x, &mut out).unwrap())
         });
     }
