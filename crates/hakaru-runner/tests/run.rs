@@ -957,3 +957,104 @@ fn judged_runs_record_the_verdict_and_its_provenance() {
         "{e}"
     );
 }
+
+/// The fixture model whose throughput tests take fixed times: the prompt's pass 2 ms, each
+/// step 1 ms, so each row's tokens per second follow from what it counts.
+struct Clocked {
+    inner: CandleBackend,
+}
+
+impl hakaru_engine::backend::Backend for Clocked {
+    fn describe(&self) -> hakaru_engine::backend::BackendInfo {
+        self.inner.describe()
+    }
+    fn render_prompt(
+        &self,
+        messages: &Value,
+        system: Option<&str>,
+        mode: hakaru_engine::backend::PromptMode,
+    ) -> hakaru_engine::Result<hakaru_engine::backend::Prompt> {
+        self.inner.render_prompt(messages, system, mode)
+    }
+    fn generate(
+        &mut self,
+        prompt: &hakaru_engine::backend::Prompt,
+        opts: &hakaru_engine::generate::GenerateOptions,
+    ) -> hakaru_engine::Result<hakaru_engine::generate::Generation> {
+        self.inner.generate(prompt, opts)
+    }
+    fn score_continuations(
+        &mut self,
+        context: &hakaru_engine::backend::Prompt,
+        continuations: &[String],
+    ) -> hakaru_engine::Result<Vec<hakaru_engine::backend::ContinuationScore>> {
+        self.inner.score_continuations(context, continuations)
+    }
+    fn perplexity(
+        &mut self,
+        text: &str,
+    ) -> hakaru_engine::Result<hakaru_engine::backend::TextScore> {
+        self.inner.perplexity(text)
+    }
+    fn bench(
+        &mut self,
+        test: &hakaru_engine::bench::BenchTest,
+    ) -> hakaru_engine::Result<hakaru_engine::bench::BenchTiming> {
+        Ok(hakaru_engine::bench::BenchTiming {
+            prompt_seconds: (test.n_prompt > 0).then_some(0.002),
+            step_seconds: vec![0.001; test.n_gen],
+        })
+    }
+}
+
+/// Tokens per second as llama-bench counts them, on fixed times (timing on a shared machine
+/// is too noisy to check the count): pp the prompt's tokens over its pass, tg the steps over
+/// theirs, pp+tg both over both; the latencies are the times given.
+#[test]
+fn bench_rows_count_the_tokens_of_what_they_time() {
+    use hakaru_runner::bench::{run_test, tests, BenchContext, BenchPlan};
+    let plan = BenchPlan {
+        prompts: vec![4],
+        gens: vec![4],
+        depths: vec![0],
+        pgs: vec![(4, 4)],
+        repetitions: 3,
+        warmup: 0,
+        seed: 0,
+    };
+    let mut cx = BenchContext {
+        api_prices: Vec::new(),
+        load_seconds: None,
+        ceiling_gb_s: None,
+        ceiling_probe: None,
+        price: None,
+        ja_chars_per_token: None,
+    };
+    let mut b = Clocked { inner: backend() };
+    let rows: Vec<_> = tests(&plan)
+        .iter()
+        .map(|t| run_test(&mut b, t, &plan, &mut cx).unwrap())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
+    assert_eq!(names, ["pp4", "tg4", "pp4+tg4"]);
+    // 4 tokens in 2 ms; 4 in 4 × 1 ms; 8 in 6 ms.
+    for (r, want) in rows.iter().zip([2000.0, 1000.0, 8.0 / 0.006]) {
+        assert_eq!(r.samples.len(), 3, "{}", r.test);
+        for s in &r.samples {
+            assert!(
+                (s - want).abs() < 1e-6 * want,
+                "{}: {s} t/s, want {want}",
+                r.test
+            );
+        }
+        assert!((r.median - want).abs() < 1e-6 * want, "{}", r.test);
+    }
+    let ms =
+        |l: &Option<hakaru_types::Latency>| l.as_ref().map(|l| ((l.p50 * 1e6).round() / 1e6, l.n));
+    assert_eq!(ms(&rows[0].ttft_ms), Some((2.0, 3)));
+    assert_eq!(ms(&rows[0].itl_ms), None);
+    assert_eq!(ms(&rows[1].ttft_ms), None);
+    assert_eq!(ms(&rows[1].itl_ms), Some((1.0, 12)));
+    assert_eq!(ms(&rows[2].ttft_ms), Some((2.0, 3)));
+    assert_eq!(ms(&rows[2].itl_ms), Some((1.0, 12)));
+}

