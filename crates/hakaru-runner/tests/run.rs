@@ -812,6 +812,37 @@ fn datasets_run_and_resume() {
     assert!(e.to_string().contains("suite `jcommonsenseqa`"), "{e}");
 }
 
+/// The `Backend` methods a test's wrapper passes unchanged to the fixture backend it holds as
+/// `inner`.
+macro_rules! pass_to_inner {
+    () => {
+        fn describe(&self) -> hakaru_engine::backend::BackendInfo {
+            self.inner.describe()
+        }
+        fn render_prompt(
+            &self,
+            messages: &Value,
+            system: Option<&str>,
+            mode: hakaru_engine::backend::PromptMode,
+        ) -> hakaru_engine::Result<hakaru_engine::backend::Prompt> {
+            self.inner.render_prompt(messages, system, mode)
+        }
+        fn score_continuations(
+            &mut self,
+            context: &hakaru_engine::backend::Prompt,
+            continuations: &[String],
+        ) -> hakaru_engine::Result<Vec<hakaru_engine::backend::ContinuationScore>> {
+            self.inner.score_continuations(context, continuations)
+        }
+        fn perplexity(
+            &mut self,
+            text: &str,
+        ) -> hakaru_engine::Result<hakaru_engine::backend::TextScore> {
+            self.inner.perplexity(text)
+        }
+    };
+}
+
 /// A judge that answers with a fixed text (on top of the fixture model, which renders and
 /// describes), recording the prompts it was given.
 struct Scripted {
@@ -821,17 +852,7 @@ struct Scripted {
 }
 
 impl hakaru_engine::backend::Backend for Scripted {
-    fn describe(&self) -> hakaru_engine::backend::BackendInfo {
-        self.inner.describe()
-    }
-    fn render_prompt(
-        &self,
-        messages: &Value,
-        system: Option<&str>,
-        mode: hakaru_engine::backend::PromptMode,
-    ) -> hakaru_engine::Result<hakaru_engine::backend::Prompt> {
-        self.inner.render_prompt(messages, system, mode)
-    }
+    pass_to_inner!();
     fn generate(
         &mut self,
         prompt: &hakaru_engine::backend::Prompt,
@@ -843,19 +864,6 @@ impl hakaru_engine::backend::Backend for Scripted {
         let mut g = self.inner.generate(prompt, &o)?;
         g.text = self.reply.clone();
         Ok(g)
-    }
-    fn score_continuations(
-        &mut self,
-        context: &hakaru_engine::backend::Prompt,
-        continuations: &[String],
-    ) -> hakaru_engine::Result<Vec<hakaru_engine::backend::ContinuationScore>> {
-        self.inner.score_continuations(context, continuations)
-    }
-    fn perplexity(
-        &mut self,
-        text: &str,
-    ) -> hakaru_engine::Result<hakaru_engine::backend::TextScore> {
-        self.inner.perplexity(text)
     }
 }
 
@@ -965,36 +973,13 @@ struct Clocked {
 }
 
 impl hakaru_engine::backend::Backend for Clocked {
-    fn describe(&self) -> hakaru_engine::backend::BackendInfo {
-        self.inner.describe()
-    }
-    fn render_prompt(
-        &self,
-        messages: &Value,
-        system: Option<&str>,
-        mode: hakaru_engine::backend::PromptMode,
-    ) -> hakaru_engine::Result<hakaru_engine::backend::Prompt> {
-        self.inner.render_prompt(messages, system, mode)
-    }
+    pass_to_inner!();
     fn generate(
         &mut self,
         prompt: &hakaru_engine::backend::Prompt,
         opts: &hakaru_engine::generate::GenerateOptions,
     ) -> hakaru_engine::Result<hakaru_engine::generate::Generation> {
         self.inner.generate(prompt, opts)
-    }
-    fn score_continuations(
-        &mut self,
-        context: &hakaru_engine::backend::Prompt,
-        continuations: &[String],
-    ) -> hakaru_engine::Result<Vec<hakaru_engine::backend::ContinuationScore>> {
-        self.inner.score_continuations(context, continuations)
-    }
-    fn perplexity(
-        &mut self,
-        text: &str,
-    ) -> hakaru_engine::Result<hakaru_engine::backend::TextScore> {
-        self.inner.perplexity(text)
     }
     fn bench(
         &mut self,
