@@ -77,16 +77,19 @@ fn from_memory(c: &mut Criterion) {
     if !kernels_available() {
         return;
     }
-    let (block_rows, cols, copies) = (4864, 896, 360);
-    let rows = block_rows * copies;
-    let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
-    let mut out = vec![0f32; rows];
     let mut g = c.benchmark_group("from memory");
     g.sample_size(10);
-    for (name, kind, dt) in [
-        ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0),
-        ("Q5_0", QKind::Q5_0, GgmlDType::Q5_0),
+    // (format, rows and columns of the matrix above, copies): 1.1–1.6 GB each. The K-quants
+    // are Qwen2.5-0.5B's `ffn_down` shape and keep the file's layout (four interleaved rows).
+    for (name, kind, dt, block_rows, cols, copies) in [
+        ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0, 4864, 896, 360),
+        ("Q5_0", QKind::Q5_0, GgmlDType::Q5_0, 4864, 896, 360),
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 896, 4864, 490),
+        ("Q6_K", QKind::Q6K, GgmlDType::Q6K, 896, 4864, 336),
     ] {
+        let rows = block_rows * copies;
+        let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+        let mut out = vec![0f32; rows];
         let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         let mut w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
@@ -94,26 +97,11 @@ fn from_memory(c: &mut Criterion) {
             b.iter(|| w.matmul(&x, &mut out).unwrap())
         });
         w.regroup();
-        g.bench_function(format!("{name} {rows}x{cols} hakaru regrouped m=1"), |b| {
-            b.iter(|| w.matmul(&x, &mut out).unwrap())
-        });
-    }
-    // The K-quants keep the file's layout (four interleaved rows a tile); 896 × 4864 as in
-    // Qwen2.5-0.5B's `ffn_down`, repeated to about 1.2 GB.
-    for (name, kind, dt, copies) in [
-        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 490),
-        ("Q6_K", QKind::Q6K, GgmlDType::Q6K, 336),
-    ] {
-        let (block_rows, cols) = (896, 4864);
-        let rows = block_rows * copies;
-        let x: Vec<f32> = (0..cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
-        let mut out = vec![0f32; rows];
-        let bytes = weights(dt, block_rows, cols).data().unwrap().repeat(copies);
-        g.throughput(Throughput::Bytes(bytes.len() as u64));
-        let w = QWeight::from_bytes(kind, rows, cols, bytes).unwrap();
-        g.bench_function(format!("{name} {rows}x{cols} hakaru m=1"), |b| {
-            b.iter(|| w.matmul(&x, &mut out).unwrap())
-        });
+        if w.is_grouped() {
+            g.bench_function(format!("{name} {rows}x{cols} hakaru regrouped m=1"), |b| {
+                b.iter(|| w.matmul(&x, &mut out).unwrap())
+            });
+        }
     }
     g.finish();
 }
