@@ -6,15 +6,17 @@
 //! hand-off to the thread pool. Measured on Qwen2.5-0.5B's shape that was about a quarter of a
 //! decoding step, and the pauses between parallel projections let the pool's threads fall asleep,
 //! so each projection began by waking them (benches/README.md). Here the hidden state stays in one
-//! buffer, those operations are loops over it with candle's own arithmetic (the same formulas in
-//! the same order: RMS norm, `rope`/`rope_i`, soft-max, SiLU), and the projections run on
-//! hakaru's quantized kernels ([`super::quant`]) or, for other weights, as the general path runs
-//! them. The KV cache is the same [`KvCache`], so prefill and decoding mix freely.
+//! buffer, those operations are loops over it with candle's own formulas (RMS norm,
+//! `rope`/`rope_i`, soft-max, SiLU; `e^x` in the last two computed by [`exp_f32`]), and the
+//! projections run on hakaru's quantized kernels ([`super::quant`]) or, for other weights, as
+//! the general path runs them. While one thread does the work between two projections, and while
+//! a projection's last task finishes, the others pull the next weight's first bytes into the
+//! caches ([`Ahead`]). The KV cache is the same [`KvCache`], so prefill and decoding mix freely.
 
 use candle_core::{CpuStorage, Storage, Tensor};
 use std::sync::Mutex;
 
-use super::matvec::{dot_f32, one_row_tasks};
+use super::matvec::{dot_f32, one_row_tasks, overlap, Ahead};
 use super::quant::{self, QWeight};
 use super::{KvCache, Linear, RmsNorm, Transformer};
 use crate::error::{Error, Result};
@@ -52,23 +54,9 @@ fn add_bias(b: &Tensor, out: &mut [f32]) -> Result<()> {
     })
 }
 
-/// `out = x Wᵀ (+ b)` for one row.
-fn project(l: &Linear, x: &[f32], out: &mut Vec<f32>) -> Result<()> {
-    match l {
-        Linear::Packed { w, b, .. } => {
-            out.clear();
-            out.resize(w.rows(), 0.0);
-            w.matmul(x, out)?;
-            if let Some(b) = b {
-                add_bias(b, out)?;
-            }
-        }
-        _ => {
-            let t = Tensor::from_slice(x, (1, x.len()), &candle_core::Device::Cpu)?;
-            *out = l.forward(&t)?.flatten_all()?.to_vec1::<f32>()?;
-        }
-    }
-    Ok(())
+/// `out = x Wᵀ (+ b)` for one row; threads left without a task pull `ahead` into the caches.
+fn project(l: &Linear, x: &[f32], out: &mut Vec<f32>, ahead: &Ahead) -> Result<()> {
+    project_many([l], x, std::array::from_mut(out), ahead)
 }
 
 /// Several projections of the same row; on hakaru's kernels all in one parallel region.
@@ -76,17 +64,13 @@ fn project_many<const N: usize>(
     ls: [&Linear; N],
     x: &[f32],
     outs: &mut [Vec<f32>; N],
+    ahead: &Ahead,
 ) -> Result<()> {
-    let ws: Vec<&QWeight> = ls
-        .iter()
-        .filter_map(|l| match l {
-            Linear::Packed { w, .. } => Some(&**w),
-            _ => None,
-        })
-        .collect();
+    let ws: Vec<&QWeight> = ls.iter().filter_map(|l| packed(l)).collect();
     if ws.len() < N {
         for (l, o) in ls.iter().zip(outs.iter_mut()) {
-            project(l, x, o)?;
+            let t = Tensor::from_slice(x, (1, x.len()), &candle_core::Device::Cpu)?;
+            *o = l.forward(&t)?.flatten_all()?.to_vec1::<f32>()?;
         }
         return Ok(());
     }
@@ -95,7 +79,7 @@ fn project_many<const N: usize>(
         o.resize(w.rows(), 0.0);
     }
     let mut slots: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
-    quant::matvec_many(&ws, x, &mut slots)?;
+    quant::matvec_many_ahead(&ws, x, &mut slots, ahead)?;
     for (l, o) in ls.iter().zip(outs.iter_mut()) {
         if let Linear::Packed { b: Some(b), .. } = l {
             add_bias(b, o)?;
@@ -104,15 +88,116 @@ fn project_many<const N: usize>(
     Ok(())
 }
 
+fn packed(l: &Linear) -> Option<&QWeight> {
+    match l {
+        Linear::Packed { w, .. } => Some(w),
+        _ => None,
+    }
+}
+
+/// What to pull into the caches before projection `l`: its first bytes, when hakaru's kernels
+/// run it (other weights go through candle, whose order of reading is its own).
+fn ahead_of(l: &Linear) -> Ahead<'_> {
+    packed(l).map_or(Ahead::none(), |w| Ahead::new(w.data()))
+}
+
 /// From this many multiply-adds of attention on, the heads run in parallel.
 const PARALLEL_ATTENTION: usize = 1 << 16;
 
+/// `e^x` for the soft-max and SiLU of the decoding step, within 2 ulp of the exact value over
+/// the range they use (clamped to about ±87, where `e^x` leaves f32's normal range).
+///
+/// Why not `f32::exp`: that is a libm call per value, which the compiler cannot vectorize; SiLU
+/// over an MLP's intermediate width and the soft-max of every head took about 5% of a
+/// Qwen2.5-0.5B decoding step so (benches/README.md). This is plain arithmetic (range reduction
+/// by `ln 2` in two parts, a degree-6 polynomial of the remainder, the power of two put in the
+/// exponent bits), so the loops calling it run eight or sixteen values at a time.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // ln 2 = 0.693359375 − 2.12194440e-4, the first part exact in a few bits, so `n · LN2_HI`
+    // has no rounding error.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 0.166_666_65)
+        * r
+        + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    // 2ⁿ from the bits of `n + 1.5·2²³`, whose low bits hold `n` (no float-to-integer
+    // conversion, which the compiler would not vectorize, since Rust's saturates).
+    let bits = (n + 12_582_912.0).to_bits().wrapping_sub(0x4b40_0000 - 127);
+    y * f32::from_bits(bits << 23)
+}
+
+/// `g ← SiLU(g) · u`, candle's SiLU (`v / (1 + e^−v)`) with [`exp_f32`].
+#[inline(always)]
+fn silu_mul(g: &mut [f32], u: &[f32]) {
+    for (gi, ui) in g.iter_mut().zip(u) {
+        *gi = *gi / (exp_f32(-*gi) + 1.0) * ui;
+    }
+}
+
+/// [`silu_mul`] compiled for AVX2 (the same operations, so the same result).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
+    silu_mul(g, u)
+}
+
+fn silu(g: &mut [f32], u: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features just checked.
+        return unsafe { silu_mul_avx2(g, u) };
+    }
+    silu_mul(g, u)
+}
+
+/// Dot products of four rows with `x` ([`dot_f32`] each): the portable form of [`dot4_avx2`].
+#[inline(always)]
+fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    w.map(|r| dot_f32(&r[..x.len()], x))
+}
+
+/// [`dot4_f32`] with AVX2 vectors, the four rows' eight partial sums side by side: the same
+/// multiplications and additions in the same order, so the same result. Written with
+/// intrinsics because the compiler, given the four dot products interleaved in plain code,
+/// vectorized across the rows instead, with a shuffle per product.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot4_avx2(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let n = x.len() / 8 * 8;
+    let w = w.map(|r| &r[..x.len()]);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for c in (0..n).step_by(8) {
+        let xv = _mm256_loadu_ps(x.as_ptr().add(c));
+        for (a, r) in acc.iter_mut().zip(&w) {
+            // SAFETY: `c + 8 <= n <= r.len()`.
+            *a = _mm256_add_ps(*a, _mm256_mul_ps(_mm256_loadu_ps(r.as_ptr().add(c)), xv));
+        }
+    }
+    let mut out = [0f32; 4];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(&w) {
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), a);
+        let mut s: f32 = lanes.iter().sum();
+        for (wi, xi) in r[n..].iter().zip(&x[n..]) {
+            s += wi * xi;
+        }
+        *o = s;
+    }
+    out
+}
+
 /// One head's attention: `qh` against `len` cached positions, the keys at `k.0[k.1 + s·k.2..]`
 /// and the values at `v.0[v.1 + s·v.2..]`, into `o`. The arithmetic is written out in a fixed
-/// order (eight partial sums per dot product), so the compiled code's vector width does not
-/// change the result.
+/// order (eight partial sums per dot product, the values added position by position), so the
+/// compiled code's vector width does not change the result.
 #[inline(always)]
-fn attend_head(
+fn attend_head<const AVX2: bool>(
     qh: &[f32],
     (kd, k0, ks): (&[f32], usize, usize),
     (vd, v0, vs): (&[f32], usize, usize),
@@ -121,21 +206,58 @@ fn attend_head(
     o: &mut [f32],
 ) {
     let d = qh.len();
-    let mut p: Vec<f32> = (0..len)
-        .map(|s| dot_f32(&kd[k0 + s * ks..][..d], qh) * scale)
-        .collect();
+    let key = |s: usize| &kd[k0 + s * ks..][..d];
+    let mut p = vec![0f32; len];
+    let mut quads = p.chunks_exact_mut(4);
+    for (j, ps) in quads.by_ref().enumerate() {
+        let s = 4 * j;
+        let keys = [key(s), key(s + 1), key(s + 2), key(s + 3)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `AVX2` is set only by `attend_head_avx2`, which runs where the CPU has it.
+        let dots = if AVX2 {
+            unsafe { dot4_avx2(keys, qh) }
+        } else {
+            dot4_f32(keys, qh)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let dots = dot4_f32(keys, qh);
+        for (pi, dot) in ps.iter_mut().zip(dots) {
+            *pi = dot * scale;
+        }
+    }
+    let done = len / 4 * 4;
+    for (j, pi) in quads.into_remainder().iter_mut().enumerate() {
+        *pi = dot_f32(key(done + j), qh) * scale;
+    }
     let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for x in p.iter_mut() {
-        *x = (*x - max).exp();
+        *x = exp_f32(*x - max);
     }
     let sum: f32 = p.iter().sum();
     for x in p.iter_mut() {
         *x /= sum;
     }
     o.fill(0.0);
-    for (s, &ps) in p.iter().enumerate() {
-        let vr = &vd[v0 + s * vs..][..d];
-        for (oi, vi) in o.iter_mut().zip(vr) {
+    let val = |s: usize| &vd[v0 + s * vs..][..d];
+    // Four positions per pass over `o`, each value still taking the four additions in order.
+    let mut quads = p.chunks_exact(4);
+    for (j, ps) in quads.by_ref().enumerate() {
+        let s = 4 * j;
+        let v = (
+            val(s).iter().zip(val(s + 1)),
+            val(s + 2).iter().zip(val(s + 3)),
+        );
+        for (oi, ((a, b), (c, e))) in o.iter_mut().zip(v.0.zip(v.1)) {
+            let mut t = *oi;
+            t += ps[0] * a;
+            t += ps[1] * b;
+            t += ps[2] * c;
+            t += ps[3] * e;
+            *oi = t;
+        }
+    }
+    for (j, &ps) in quads.remainder().iter().enumerate() {
+        for (oi, vi) in o.iter_mut().zip(val(done + j)) {
             *oi += ps * vi;
         }
     }
@@ -153,7 +275,7 @@ unsafe fn attend_head_avx2(
     scale: f32,
     o: &mut [f32],
 ) {
-    attend_head(qh, k, v, len, scale, o)
+    attend_head::<true>(qh, k, v, len, scale, o)
 }
 
 /// Attention of one query position: `q` holds `n_head × d` values, `k` and `v` are the cached
@@ -194,7 +316,7 @@ fn attend(
             // SAFETY: the CPU has the features just checked.
             return unsafe { attend_head_avx2(qh, k, v, len, scale, o) };
         }
-        attend_head(qh, k, v, len, scale, o)
+        attend_head::<false>(qh, k, v, len, scale, o)
     };
     if len * n_head * d >= PARALLEL_ATTENTION {
         // On the barrier pool, like the projections around it: its threads are spinning between
@@ -232,41 +354,60 @@ impl Transformer {
         let mut qkv: [Vec<f32>; 3] = Default::default();
         let mut gate_up: [Vec<f32>; 2] = Default::default();
         let (mut att, mut proj) = (Vec::new(), Vec::new());
-        for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
+        for (i, (layer, lc)) in self.layers.iter().zip(cache.layers.iter_mut()).enumerate() {
             let a = &layer.attn;
             let (h, kvh, d) = (a.n_head, a.n_kv_head, a.head_dim);
             xn.copy_from_slice(&x);
             rms_norm(&layer.attn_norm, &mut xn)?;
-            project_many([&a.q, &a.k, &a.v], &xn, &mut qkv)?;
+            let to_o = ahead_of(&a.o);
+            project_many([&a.q, &a.k, &a.v], &xn, &mut qkv, &to_o)?;
             let [q, k, v] = &mut qkv;
-            if let Some(n) = &a.q_norm {
-                rms_norm(n, q)?;
-            }
-            if let Some(n) = &a.k_norm {
-                rms_norm(n, k)?;
-            }
-            for head in q.chunks_mut(d).chain(k.chunks_mut(d)) {
-                self.rope.rotate(head, &cos, &sin);
-            }
-            let kt = Tensor::from_slice(k, (1, kvh, 1, d), &self.device)?;
-            let vt = Tensor::from_slice(v, (1, kvh, 1, d), &self.device)?;
-            let (kc, vc) = lc.append(&kt, &vt)?;
-            att.clear();
-            att.resize(h * d, 0.0);
-            attend(q, &kc, &vc, (h, kvh, d), &mut att)?;
-            project(&a.o, &att, &mut proj)?;
+            let len = offset + 1;
+            // Attention long enough to run in parallel has the pool's threads to itself.
+            let fetching = if len * h * d >= PARALLEL_ATTENTION {
+                &Ahead::none()
+            } else {
+                &to_o
+            };
+            overlap(fetching, || -> Result<()> {
+                if let Some(n) = &a.q_norm {
+                    rms_norm(n, q)?;
+                }
+                if let Some(n) = &a.k_norm {
+                    rms_norm(n, k)?;
+                }
+                for head in q.chunks_mut(d).chain(k.chunks_mut(d)) {
+                    self.rope.rotate(head, &cos, &sin);
+                }
+                let kt = Tensor::from_slice(k, (1, kvh, 1, d), &self.device)?;
+                let vt = Tensor::from_slice(v, (1, kvh, 1, d), &self.device)?;
+                let (kc, vc) = lc.append(&kt, &vt)?;
+                att.clear();
+                att.resize(h * d, 0.0);
+                attend(q, &kc, &vc, (h, kvh, d), &mut att)
+            })?;
+            project(&a.o, &att, &mut proj, &ahead_of(&layer.mlp.gate))?;
             for (xi, p) in x.iter_mut().zip(&proj) {
                 *xi += p;
             }
             xn.copy_from_slice(&x);
             rms_norm(&layer.mlp_norm, &mut xn)?;
-            project_many([&layer.mlp.gate, &layer.mlp.up], &xn, &mut gate_up)?;
+            let to_down = ahead_of(&layer.mlp.down);
+            project_many(
+                [&layer.mlp.gate, &layer.mlp.up],
+                &xn,
+                &mut gate_up,
+                &to_down,
+            )?;
             let [g, u] = &mut gate_up;
-            for (gi, ui) in g.iter_mut().zip(u.iter()) {
-                // candle's SiLU: v / (1 + e^−v).
-                *gi = *gi / ((-*gi).exp() + 1.0) * ui;
-            }
-            project(&layer.mlp.down, g, &mut proj)?;
+            overlap(&to_down, || {
+                silu(g, u);
+            });
+            let next = match self.layers.get(i + 1) {
+                Some(l) => ahead_of(&l.attn.q),
+                None => ahead_of(&self.lm_head),
+            };
+            project(&layer.mlp.down, g, &mut proj, &next)?;
             for (xi, p) in x.iter_mut().zip(&proj) {
                 *xi += p;
             }
@@ -274,7 +415,7 @@ impl Transformer {
         cache.advance(1);
         rms_norm(&self.norm, &mut x)?;
         let mut logits = Vec::new();
-        project(&self.lm_head, &x, &mut logits)?;
+        project(&self.lm_head, &x, &mut logits, &Ahead::none())?;
         let n = logits.len();
         Ok(Tensor::from_vec(logits, (1, n), &self.device)?)
     }
@@ -367,6 +508,104 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Values with no pattern the arithmetic could lean on, in about [-1.25, 1.25].
+    fn values(n: usize, salt: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 - 500.0) / 400.0)
+            .collect()
+    }
+
+    /// The four-at-a-time dot products (portable and AVX2) give exactly what one at a time does,
+    /// for widths with and without a remainder past the eight lanes.
+    #[test]
+    fn four_dot_products_are_four_single_ones() {
+        for d in [8, 64, 67, 128, 5] {
+            let x = values(d, 1);
+            let rows: Vec<Vec<f32>> = (2..6).map(|salt| values(d, salt)).collect();
+            let w = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
+            let want = w.map(|r| super::dot_f32(r, &x).to_bits());
+            assert_eq!(
+                super::dot4_f32(w, &x).map(f32::to_bits),
+                want,
+                "portable, {d}"
+            );
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                let got = unsafe { super::dot4_avx2(w, &x) };
+                assert_eq!(got.map(f32::to_bits), want, "AVX2, {d}");
+            }
+        }
+    }
+
+    /// `exp_f32` against f64's `exp` over the range the soft-max and SiLU use, within 2 units in
+    /// the last place, and its clamped ends.
+    #[test]
+    fn exp_is_within_two_ulp() {
+        let mut worst = 0i64;
+        for i in 0..350_000 {
+            let x = (-87.0 + i as f64 * (175.0 / 350_000.0)) as f32;
+            let want = (x as f64).exp() as f32;
+            let got = super::exp_f32(x);
+            let ulp = (got.to_bits() as i64 - want.to_bits() as i64).abs();
+            worst = worst.max(ulp);
+        }
+        assert!(worst <= 2, "{worst} ulp");
+        assert_eq!(super::exp_f32(0.0), 1.0);
+        let small = super::exp_f32(-1000.0);
+        assert!(small > 0.0 && small < 1e-37, "{small}");
+        let big = super::exp_f32(1000.0);
+        assert!(big.is_finite() && big > 1e38, "{big}");
+    }
+
+    /// SiLU times the up projection against the formula in f64, and the AVX2 build of the loop
+    /// against the portable one, bit for bit.
+    #[test]
+    fn silu_is_the_formula() {
+        let g: Vec<f32> = values(4864, 7).iter().map(|v| v * 16.0).collect();
+        let u = values(4864, 8);
+        let mut got = g.clone();
+        super::silu_mul(&mut got, &u);
+        for ((gi, ui), r) in g.iter().zip(&u).zip(&got) {
+            let (gi, ui) = (*gi as f64, *ui as f64);
+            let want = gi / (1.0 + (-gi).exp()) * ui;
+            assert!(
+                (*r as f64 - want).abs() <= 1e-6 * want.abs().max(1e-3),
+                "{gi}: {r} vs {want}"
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            let mut avx = g.clone();
+            // SAFETY: the CPU has the features just checked.
+            unsafe { super::silu_mul_avx2(&mut avx, &u) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&avx), bits(&got));
+        }
+    }
+
+    /// One head's attention compiled for AVX2 gives the portable build's result bit for bit,
+    /// at lengths with and without a remainder past the groups of four positions.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn attention_head_is_the_same_on_avx2() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let d = 64;
+        for len in [1, 4, 7, 64, 130] {
+            let q = values(d, 1);
+            let (k, v) = (values(len * d, 2), values(len * d, 3));
+            let (mut a, mut b) = (vec![0f32; d], vec![0f32; d]);
+            super::attend_head::<false>(&q, (&k, 0, d), (&v, 0, d), len, 0.125, &mut a);
+            // SAFETY: the CPU has the features just checked.
+            unsafe { super::attend_head_avx2(&q, (&k, 0, d), (&v, 0, d), len, 0.125, &mut b) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "len {len}");
+            assert!(a.iter().any(|x| *x != 0.0));
         }
     }
 

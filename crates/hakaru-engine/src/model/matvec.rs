@@ -11,6 +11,7 @@
 
 use candle_core::{CpuStorage, DType, Storage, Tensor};
 use half::{bf16, f16};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::error::Result;
@@ -74,7 +75,157 @@ fn rows<T: Sync>(w: &[T], k: usize, out: &mut [f32], dot: impl Fn(&[T]) -> f32 +
 /// waking them (a futex call and a context switch per thread: Qwen2.5-0.5B at Q8_0 decoded 29
 /// tokens/s that way and 35 on this pool, benches/README.md).
 pub(crate) fn one_row_tasks(n: usize, f: impl Fn(usize) + Sync) {
-    candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
+    one_row_tasks_ahead(n, f, &Ahead::none())
+}
+
+/// Bytes pulled toward the caches at a time by a thread with nothing else to do.
+const AHEAD_STEP: usize = 4096;
+
+/// At most this much of the next weight is pulled ahead: about what the memory delivers while
+/// the gaps between a decoding step's projections last, and well within a core's second-level
+/// cache.
+const AHEAD_MAX: usize = 512 << 10;
+
+thread_local! {
+    /// Set while this thread runs work of [`one_row_tasks_ahead`] or [`overlap`], so that a
+    /// nested call runs inline instead of waiting on the pool it is part of.
+    static IN_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with this thread marked as inside the pool's work.
+fn in_pool<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_POOL.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_POOL.with(|c| c.replace(true)));
+    f()
+}
+
+/// The first bytes of the weight a decoding step reads next, to be pulled into the caches by
+/// threads that would otherwise wait: one that has run out of tasks while another finishes its
+/// last, and the pool's workers while the calling thread does the serial work between two
+/// projections (norms, rotary embedding, attention, SiLU). The memory would idle during those
+/// gaps; the next projection then starts on bytes already fetched. Shared by the calls between
+/// two projections, so each byte is asked for once.
+pub(crate) struct Ahead<'a> {
+    bytes: &'a [u8],
+    next: AtomicUsize,
+}
+
+impl<'a> Ahead<'a> {
+    /// Nothing to fetch.
+    pub(crate) fn none() -> Ahead<'static> {
+        Ahead::new(&[])
+    }
+
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Ahead {
+            bytes: &bytes[..bytes.len().min(AHEAD_MAX)],
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Pull steps of the bytes into the caches while `go()` holds and some are left.
+    fn fetch_while(&self, go: impl Fn() -> bool) {
+        while go() {
+            let at = self.next.fetch_add(AHEAD_STEP, Ordering::Relaxed);
+            if at >= self.bytes.len() {
+                return;
+            }
+            prefetch(&self.bytes[at..(at + AHEAD_STEP).min(self.bytes.len())]);
+        }
+    }
+}
+
+/// Ask for every cache line of `b` to be brought into the second-level cache.
+#[inline]
+fn prefetch(b: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for o in (0..b.len()).step_by(64) {
+        // SAFETY: prefetching has no effect on memory and the address is inside `b`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                b.as_ptr().add(o) as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = b;
+}
+
+/// [`one_row_tasks`], a thread that finds no task left pulling `ahead` into the caches until
+/// every thread has finished. Tasks are taken from a shared cursor in chunks of about an eighth
+/// of a thread's share, as candle's `execute_chunked` takes them.
+pub(crate) fn one_row_tasks_ahead(n: usize, f: impl Fn(usize) + Sync, ahead: &Ahead) {
+    if n == 0 {
+        return;
+    }
+    if IN_POOL.with(|c| c.get()) {
+        (0..n).for_each(f);
+        return;
+    }
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    let chunk = n.div_ceil(threads * 8).max(1);
+    let cursor = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    pool.execute(|_| {
+        in_pool(|| loop {
+            let start = cursor.fetch_add(chunk, Ordering::Relaxed);
+            if start >= n {
+                break;
+            }
+            (start..n.min(start + chunk)).for_each(&f);
+        });
+        finished.fetch_add(1, Ordering::AcqRel);
+        ahead.fetch_while(|| finished.load(Ordering::Acquire) < threads);
+    });
+}
+
+/// Run `work` on this thread while the barrier pool's workers pull `ahead` into the caches. The
+/// work must not be a parallel projection itself (one inside would run on this thread alone).
+pub(crate) fn overlap<R>(ahead: &Ahead, work: impl FnOnce() -> R) -> R {
+    let pool = candle_core::utils::barrier_pool();
+    if pool.n_workers() == 0 || ahead.bytes.is_empty() || IN_POOL.with(|c| c.get()) {
+        return work();
+    }
+    /// Tells the workers to stop even if `work` panics (they would wait for it forever).
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    /// Touched only by the calling thread (the pool hands it the index `n_workers`), so
+    /// neither `work` nor its result has to be `Send`.
+    struct CallerOnly<T>(Mutex<T>);
+    // SAFETY: see above; the other threads never lock it.
+    unsafe impl<T> Sync for CallerOnly<T> {}
+    impl<T> CallerOnly<T> {
+        // A method, so that the closure below captures the whole wrapper, not its field.
+        fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+    let caller = pool.n_workers();
+    let done = AtomicBool::new(false);
+    let work = CallerOnly(Mutex::new((Some(work), None)));
+    pool.execute(|tid| {
+        if tid == caller {
+            let _done = Done(&done);
+            let mut w = work.lock();
+            if let Some(f) = w.0.take() {
+                w.1 = Some(in_pool(f));
+            }
+        } else {
+            ahead.fetch_while(|| !done.load(Ordering::Acquire));
+        }
+    });
+    let (_, out) = work.0.into_inner().unwrap_or_else(|e| e.into_inner());
+    out.expect("the pool runs the caller's share")
 }
 
 /// `x Wᵀ` for `x` of shape `(1, k)` and `w` of shape `(n, k)` (contiguous, same dtype, f32,
@@ -169,6 +320,60 @@ mod tests {
         // up to ~30 here, so bf16's 2⁻⁸ relative step is ~0.12).
         check(DType::BF16, 131, 67, 0.25);
         check(DType::F16, 131, 67, 0.03);
+    }
+
+    /// Every task runs once, with next weight's bytes handed to the threads that finish early;
+    /// a parallel call from inside a task runs its tasks too (inline, not waiting on the pool
+    /// it is part of).
+    #[test]
+    fn tasks_run_once_each_with_bytes_ahead() {
+        let bytes = vec![7u8; 3 * AHEAD_MAX];
+        for n in [1, 5, 64, 1000] {
+            let ahead = Ahead::new(&bytes);
+            let runs: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            let inner = AtomicUsize::new(0);
+            one_row_tasks_ahead(
+                n,
+                |t| {
+                    runs[t].fetch_add(1, Ordering::Relaxed);
+                    if t == 0 {
+                        one_row_tasks(3, |_| {
+                            inner.fetch_add(1, Ordering::Relaxed);
+                        });
+                    }
+                },
+                &ahead,
+            );
+            assert!(
+                runs.iter().all(|r| r.load(Ordering::Relaxed) == 1),
+                "{n} tasks"
+            );
+            assert_eq!(inner.load(Ordering::Relaxed), 3);
+            // No more than the first AHEAD_MAX bytes are ever asked for.
+            assert_eq!(ahead.bytes.len(), AHEAD_MAX);
+        }
+    }
+
+    /// The work runs on the calling thread and its result comes back, whether or not there are
+    /// bytes to fetch meanwhile; work that itself runs tasks gets them all done.
+    #[test]
+    fn overlapped_work_runs_on_the_caller() {
+        let bytes = vec![1u8; 1 << 20];
+        for ahead in [Ahead::new(&bytes), Ahead::none()] {
+            let me = std::thread::current().id();
+            let mut state = vec![1, 2, 3];
+            let (id, sum) = overlap(&ahead, || {
+                state.push(4);
+                let done = AtomicUsize::new(0);
+                one_row_tasks(10, |_| {
+                    done.fetch_add(1, Ordering::Relaxed);
+                });
+                (std::thread::current().id(), done.into_inner())
+            });
+            assert_eq!(id, me);
+            assert_eq!(sum, 10);
+            assert_eq!(state, [1, 2, 3, 4]);
+        }
     }
 
     #[test]

@@ -313,7 +313,8 @@ impl QWeight {
             Bytes::Owned(_) => None,
         }
     }
-    fn data(&self) -> &[u8] {
+    /// The weight's bytes as the kernels read them (the file's layout or [`regroup`]'s).
+    pub(crate) fn data(&self) -> &[u8] {
         match &self.bytes {
             Bytes::Owned(v) => v,
             Bytes::Tensor(q) => match q.data() {
@@ -941,6 +942,16 @@ pub fn forward_many(ws: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
 /// quantized once per activation format and all the weights' row blocks run in one parallel
 /// region, so the threads meet once instead of once per weight.
 pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Result<()> {
+    matvec_many_ahead(ws, x, outs, &super::matvec::Ahead::none())
+}
+
+/// [`matvec_many`], threads left without a task pulling `ahead` into the caches meanwhile.
+pub(crate) fn matvec_many_ahead(
+    ws: &[&QWeight],
+    x: &[f32],
+    outs: &mut [&mut [f32]],
+    ahead: &super::matvec::Ahead,
+) -> Result<()> {
     let k = x.len();
     if ws.len() != outs.len()
         || ws
@@ -970,16 +981,20 @@ pub fn matvec_many(ws: &[&QWeight], x: &[f32], outs: &mut [&mut [f32]]) -> Resul
         })
         .collect();
     let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
-    super::matvec::one_row_tasks(tasks.len(), |t| {
-        let (i, j0, j1) = tasks[t];
-        let w = ws[i];
-        let act = &acts
-            .iter()
-            .find(|a| a.0 == w.kind.act())
-            .expect("quantized above")
-            .1;
-        w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
-    });
+    super::matvec::one_row_tasks_ahead(
+        tasks.len(),
+        |t| {
+            let (i, j0, j1) = tasks[t];
+            let w = ws[i];
+            let act = &acts
+                .iter()
+                .find(|a| a.0 == w.kind.act())
+                .expect("quantized above")
+                .1;
+            w.tiles::<4, 1>(j0..j1, 0..1, act, ptrs[i]);
+        },
+        ahead,
+    );
     Ok(())
 }
 
