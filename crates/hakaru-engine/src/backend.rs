@@ -89,6 +89,9 @@ pub struct BackendInfo {
     /// context (for the memory-bandwidth ceiling); 0 when not known.
     pub weight_bytes_per_token: u64,
     pub kv_bytes_per_position: u64,
+    /// The CPU kernels the quantized projections run on (`avx512-vnni+gfni`, `avx2`, `candle`,
+    /// …); `None` without quantized weights, on a GPU, or for a remote engine.
+    pub kernels: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -366,6 +369,7 @@ impl Backend for CandleBackend {
             },
             weight_bytes_per_token: self.opened.loaded.transformer.weight_bytes_per_token(),
             kv_bytes_per_position: self.opened.loaded.transformer.kv_bytes_per_token(1),
+            kernels: self.opened.loaded.transformer.quant_kernels(),
         }
     }
 
@@ -555,6 +559,27 @@ mod tests {
             .any(|f| f.name == "model.safetensors" && f.sha256.len() == 64));
         assert_eq!(d.tokenizer_sha256.as_deref().map(str::len), Some(64));
         assert!(d.chat_template_sha256.is_some());
+        // f32 weights: no quantized kernels to name.
+        assert_eq!(d.kernels, None);
+    }
+
+    /// A quantized model on the CPU names the kernels its projections run on.
+    #[test]
+    fn describe_names_the_quantized_kernels() {
+        let gguf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/gguf/tiny-qwen2-q8_0.gguf");
+        let r = gguf.to_str().unwrap().to_string();
+        let opened =
+            crate::open::open(&r, &ResolveOptions::default(), &LoadOptions::default()).unwrap();
+        let d = CandleBackend::new(opened, r).describe();
+        let k = d.kernels.expect("a Q8_0 model on the CPU");
+        let path = k.split(',').next().unwrap();
+        let known = ["avx512-vnni+gfni", "avx512-vnni", "avx2", "candle"];
+        assert!(known.contains(&path), "{k}");
+        // Where this CPU runs hakaru's kernels, the weights are on them, not on candle's.
+        if crate::model::quant::kernels_available() {
+            assert_ne!(path, "candle", "{k}");
+        }
     }
 
     #[test]

@@ -1093,6 +1093,7 @@ fn provenance(b: &mut Vec<Block>, runs: &[Run], names: &[String]) {
                 format!("{} / {}", opt(&d.driver_version), opt(&d.cuda_version)),
             ),
             ("threads", opt(&d.threads)),
+            ("CPU kernels", opt(&d.kernels)),
             ("host", format!("{} ({})", hs.os, opt(&hs.kernel))),
             (
                 "CPU",

@@ -75,6 +75,7 @@ pub fn device(info: &BackendInfo) -> DeviceInfo {
         driver_version: info.gpu.as_ref().and_then(|g| g.driver_version.clone()),
         cuda_version: info.gpu.as_ref().and_then(|g| g.cuda_version.clone()),
         threads,
+        kernels: info.kernels.clone(),
     }
 }
 
@@ -400,6 +401,7 @@ mod tests {
             notes: vec![],
             weight_bytes_per_token: 0,
             kv_bytes_per_position: 0,
+            kernels: None,
         }
     }
 

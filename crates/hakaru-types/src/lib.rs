@@ -273,6 +273,12 @@ pub struct DeviceInfo {
     pub cuda_version: Option<String>,
     /// CPU threads used.
     pub threads: Option<usize>,
+    /// The CPU kernels the quantized projections ran on: hakaru's `avx512-vnni+gfni`,
+    /// `avx512-vnni` or `avx2`, or `candle`, followed by `, HAKARU_QUANT_KERNELS=…` when that
+    /// was set. Absent without quantized weights, on a GPU, and in records written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -484,7 +484,7 @@ fn markdown(rows: &[BenchRow]) -> String {
     }
     let r = &rows[0];
     s += &format!(
-        "\nhakaru {} ({}{}), {} on {}, load {} s, peak RSS {}",
+        "\nhakaru {} ({}{}), {} on {}{}, load {} s, peak RSS {}",
         r.harness.version,
         r.harness
             .git_sha
@@ -497,6 +497,10 @@ fn markdown(rows: &[BenchRow]) -> String {
         },
         device,
         r.host.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        r.device
+            .kernels
+            .as_ref()
+            .map_or(String::new(), |k| format!(" ({k} kernels)")),
         fmt_opt(r.load_seconds, 2),
         rows.iter()
             .filter_map(|r| r.peak_rss_bytes)

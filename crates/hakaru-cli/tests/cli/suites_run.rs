@@ -376,6 +376,31 @@ fn bench_rows_in_every_format() {
     }
 }
 
+/// A quantized model's rows name the CPU kernels its projections ran on, in the row and under
+/// the table.
+#[test]
+fn bench_rows_name_the_quantized_kernels() {
+    let run = |format: &str| {
+        let out = hakaru()
+            .args(["bench", "--model"])
+            .arg(root().join("fixtures/gguf/tiny-qwen2-q8_0.gguf"))
+            .args(["-p", "4", "-n", "1", "-r", "1", "--warmup", "0"])
+            .args(["--ceiling", "10", "-o", format])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let jsonl = run("jsonl");
+    let row: hakaru_types::BenchRow = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    let k = row.device.kernels.expect("Q8_0 weights on the CPU");
+    assert!(!k.is_empty());
+    let md = run("md");
+    assert!(md.contains(&format!(" ({k} kernels), load ")), "{md}");
+}
+
 #[test]
 fn bench_thread_counts_run_in_turn() {
     let out = hakaru()

@@ -337,6 +337,34 @@ impl Transformer {
         layers + self.lm_head.bytes()
     }
 
+    /// The kernels this model's quantized projections run on ([`quant::kernels_label`]), for
+    /// provenance; `None` when it has no quantized weights or runs on a GPU.
+    pub fn quant_kernels(&self) -> Option<String> {
+        if !self.device.is_cpu() {
+            return None;
+        }
+        let all = self.layers.iter().flat_map(|l| {
+            [
+                &l.attn.q,
+                &l.attn.k,
+                &l.attn.v,
+                &l.attn.o,
+                &l.mlp.gate,
+                &l.mlp.up,
+                &l.mlp.down,
+            ]
+        });
+        let (mut packed, mut candle) = (false, false);
+        for l in all.chain([&self.lm_head]) {
+            match l {
+                Linear::Packed { .. } => packed = true,
+                Linear::Quant { .. } => candle = true,
+                Linear::Dense { .. } => {}
+            }
+        }
+        (packed || candle).then(|| quant::kernels_label(packed))
+    }
+
     /// Bytes of KV cache one decoded token reads at `depth` tokens of context.
     pub fn kv_bytes_per_token(&self, depth: usize) -> u64 {
         let c = &self.config;

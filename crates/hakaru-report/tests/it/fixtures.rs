@@ -679,6 +679,7 @@ fn h100() -> Machine {
             driver_version: Some("570.124.06".into()),
             cuda_version: Some("12.8".into()),
             threads: None,
+            kernels: None,
         },
         host: HostInfo {
             os: "Linux (Ubuntu 24.04)".into(),
@@ -701,6 +702,7 @@ fn epyc() -> Machine {
             driver_version: None,
             cuda_version: None,
             threads: Some(16),
+            kernels: Some("avx512-vnni+gfni".into()),
         },
         host: HostInfo {
             os: "Linux (Debian GNU/Linux 12)".into(),

@@ -150,6 +150,26 @@ pub fn gfni_available() -> bool {
     }
 }
 
+/// The CPU kernels quantized projections run on in this process, as provenance records them
+/// (the same weights run at different speeds on each): hakaru's `avx512-vnni+gfni`,
+/// `avx512-vnni` or `avx2` where `packed` (the weights are [`QWeight`]s), else `candle`; with
+/// `HAKARU_QUANT_KERNELS=…` appended when that is set.
+pub fn kernels_label(packed: bool) -> String {
+    let path = if !packed || !kernels_available() {
+        "candle"
+    } else if gfni_available() {
+        "avx512-vnni+gfni"
+    } else if vnni_available() {
+        "avx512-vnni"
+    } else {
+        "avx2"
+    };
+    match std::env::var("HAKARU_QUANT_KERNELS") {
+        Ok(v) => format!("{path}, HAKARU_QUANT_KERNELS={v}"),
+        Err(_) => path.to_string(),
+    }
+}
+
 fn kind_of(d: GgmlDType) -> Option<QKind> {
     Some(match d {
         GgmlDType::Q8_0 => QKind::Q8_0,
