@@ -3,12 +3,14 @@
 //! and for 64 rows (prefill, reported as rows per second). Shapes are Qwen2.5-0.5B's MLP: the
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
 //! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
-//! loaded with these kernels uses); `from memory` runs them on matrices over 1 GB.
+//! loaded with these kernels uses); `from memory` runs them, and f32 and bf16 weights through
+//! `matvec`, on matrices over 1 GB.
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hakaru_engine::model::matvec::matvec;
 use hakaru_engine::model::quant::{kernels_available, QKind, QWeight};
 
 fn weights(dt: GgmlDType, rows: usize, cols: usize) -> QTensor {
@@ -102,6 +104,26 @@ fn from_memory(c: &mut Criterion) {
                 b.iter(|| w.matmul(&x, &mut out).unwrap())
             });
         }
+    }
+    // Unquantized weights, one row through `matvec` as a model of that dtype decodes.
+    for (name, dtype, copies) in [("f32", DType::F32, 64), ("bf16", DType::BF16, 128)] {
+        let (rows, cols) = (4864 * copies, 896);
+        let w = Tensor::from_vec(
+            (0..rows * cols)
+                .map(|i| ((i % 2001) as f32 - 1000.0) / 20000.0)
+                .collect::<Vec<f32>>(),
+            (rows, cols),
+            &Device::Cpu,
+        )
+        .and_then(|t| t.to_dtype(dtype))
+        .unwrap();
+        let x = Tensor::ones((1, cols), dtype, &Device::Cpu).unwrap();
+        g.throughput(Throughput::Bytes(
+            (rows * cols * dtype.size_in_bytes()) as u64,
+        ));
+        g.bench_function(format!("{name} {rows}x{cols} hakaru m=1"), |b| {
+            b.iter(|| matvec(&x, &w).unwrap().expect("a one-row product"))
+        });
     }
     g.finish();
 }
