@@ -292,6 +292,67 @@ pub(crate) fn overlap<R>(ahead: &Ahead, work: impl FnOnce() -> R) -> R {
     out.expect("the pool runs the caller's share")
 }
 
+/// `x Wᵀ` for the f32 values `x` and a contiguous `(n, x.len())` weight of f32, bf16 or f16 on
+/// the CPU, for the decoding step (whose activations stay f32 whatever the weights' dtype):
+/// `None` when these conditions do not hold.
+pub(crate) fn matvec_f32(x: &[f32], w: &Tensor) -> Result<Option<Vec<f32>>> {
+    let k = x.len();
+    if !w.device().is_cpu() || w.rank() != 2 || w.dims2()?.1 != k {
+        return Ok(None);
+    }
+    let n = w.dims2()?.0;
+    let (ws, wl) = w.storage_and_layout();
+    let Some((wo, _)) = wl.contiguous_offsets() else {
+        return Ok(None);
+    };
+    let mut out = vec![0f32; n];
+    match &*ws {
+        Storage::Cpu(CpuStorage::F32(w)) => project_rows(&w[wo..wo + n * k], x, &mut out),
+        Storage::Cpu(CpuStorage::BF16(w)) => project_rows(&w[wo..wo + n * k], x, &mut out),
+        Storage::Cpu(CpuStorage::F16(w)) => project_rows(&w[wo..wo + n * k], x, &mut out),
+        _ => return Ok(None),
+    }
+    Ok(Some(out))
+}
+
+/// The weight types [`project_rows`] reads, each with its fastest dot product here.
+trait Row: Copy + Sync + Sized {
+    fn dot(w: &[Self], x: &[f32]) -> f32;
+}
+
+impl Row for f32 {
+    fn dot(w: &[f32], x: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { dot_f32_avx2(w, x) };
+        }
+        dot_widen(w, x, |v| v, |_| ())
+    }
+}
+
+impl Row for bf16 {
+    fn dot(w: &[bf16], x: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { dot_bf16_avx2(w, x) };
+        }
+        dot_widen(w, x, widen_bf16, |_| ())
+    }
+}
+
+impl Row for f16 {
+    fn dot(w: &[f16], x: &[f32]) -> f32 {
+        dot_widen(w, x, f16::to_f32, |_| ())
+    }
+}
+
+/// `out = x Wᵀ` over the rows of `w` (`out.len()` of them, `x.len()` wide), on every thread.
+fn project_rows<T: Row>(w: &[T], x: &[f32], out: &mut [f32]) {
+    rows(w, x.len(), out, |r| T::dot(r, x));
+}
+
 /// `x Wᵀ` for `x` of shape `(1, k)` and `w` of shape `(n, k)` (contiguous, same dtype, f32,
 /// bf16 or f16) on the CPU, as a `(1, n)` tensor of `x`'s dtype. `None` when these conditions
 /// do not hold (the caller falls back to candle's matmul).
@@ -316,34 +377,15 @@ pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let mut out = vec![0f32; n];
     match (&*ws, &*xs) {
         (Storage::Cpu(CpuStorage::F32(w)), Storage::Cpu(CpuStorage::F32(x))) => {
-            let (w, x) = (&w[wo..wo + n * k], &x[xo..xo + k]);
-            #[cfg(target_arch = "x86_64")]
-            if avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                rows(w, k, &mut out, |r| unsafe { dot_f32_avx2(r, x) });
-            } else {
-                rows(w, k, &mut out, |r| dot_widen(r, x, |v| v, |_| ()));
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            rows(w, k, &mut out, |r| dot_widen(r, x, |v| v, |_| ()));
+            project_rows(&w[wo..wo + n * k], &x[xo..xo + k], &mut out);
         }
         (Storage::Cpu(CpuStorage::BF16(w)), Storage::Cpu(CpuStorage::BF16(x))) => {
-            let (w, x) = (&w[wo..wo + n * k], &x[xo..xo + k]);
-            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
-            #[cfg(target_arch = "x86_64")]
-            if avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                rows(w, k, &mut out, |r| unsafe { dot_bf16_avx2(r, &xf) });
-            } else {
-                rows(w, k, &mut out, |r| dot_widen(r, &xf, widen_bf16, |_| ()));
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            rows(w, k, &mut out, |r| dot_widen(r, &xf, widen_bf16, |_| ()));
+            let xf: Vec<f32> = x[xo..xo + k].iter().map(|v| v.to_f32()).collect();
+            project_rows(&w[wo..wo + n * k], &xf, &mut out);
         }
         (Storage::Cpu(CpuStorage::F16(w)), Storage::Cpu(CpuStorage::F16(x))) => {
-            let (w, x) = (&w[wo..wo + n * k], &x[xo..xo + k]);
-            let xf: Vec<f32> = x.iter().map(|v| v.to_f32()).collect();
-            rows(w, k, &mut out, |r| dot_widen(r, &xf, f16::to_f32, |_| ()));
+            let xf: Vec<f32> = x[xo..xo + k].iter().map(|v| v.to_f32()).collect();
+            project_rows(&w[wo..wo + n * k], &xf, &mut out);
         }
         _ => return Ok(None),
     }
