@@ -319,40 +319,27 @@ fn attend(
     let (ko, vo) = (kl.start_offset(), vl.start_offset());
     let n_rep = n_head / n_kv;
     let scale = (1.0 / (d as f64).sqrt()) as f32;
-    // Where head `hh` reads its keys and values: (data, first offset, stride per position).
-    let at = |hh: usize| {
-        let g = hh / n_rep;
-        ((ko + g * kst[1], kst[2]), (vo + g * vst[1], vst[2]))
+    let heads = Heads {
+        q,
+        d,
+        len,
+        scale,
+        n_rep,
+        k: (ko, kst[1], kst[2]),
+        v: (vo, vst[1], vst[2]),
+        parallel: len * n_head * d >= PARALLEL_ATTENTION,
     };
-    let avx2 = cfg!(target_arch = "x86_64") && avx2_fma();
-    let parallel = len * n_head * d >= PARALLEL_ATTENTION;
+    #[cfg(target_arch = "x86_64")]
+    let (f32_fast, bf16_fast): (Head<f32>, Head<bf16>) = (attend_head_avx2, attend_head_bf16_avx2);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (f32_fast, bf16_fast): (Head<f32>, Head<bf16>) = (attend_head::<false>, attend_head_bf16);
     match (&*ks, &*vs) {
         (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
-            each_head(out, d, parallel, |hh, o| {
-                let qh = &q[hh * d..(hh + 1) * d];
-                let ((k0, ks), (v0, vs)) = at(hh);
-                let (k, v) = ((kd.as_slice(), k0, ks), (vd.as_slice(), v0, vs));
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    return unsafe { attend_head_avx2(qh, k, v, len, scale, o) };
-                }
-                attend_head::<false>(qh, k, v, len, scale, o)
-            });
+            heads.run(out, kd, vd, f32_fast, attend_head::<false>)
         }
         // A bf16 model's cache.
         (Storage::Cpu(CpuStorage::BF16(kd)), Storage::Cpu(CpuStorage::BF16(vd))) => {
-            each_head(out, d, parallel, |hh, o| {
-                let qh = &q[hh * d..(hh + 1) * d];
-                let ((k0, ks), (v0, vs)) = at(hh);
-                let (k, v) = ((kd.as_slice(), k0, ks), (vd.as_slice(), v0, vs));
-                #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 and FMA.
-                    return unsafe { attend_head_bf16_avx2(qh, k, v, len, scale, o) };
-                }
-                attend_head_bf16(qh, k, v, len, scale, o)
-            });
+            heads.run(out, kd, vd, bf16_fast, attend_head_bf16)
         }
         _ => {
             return Err(Error::Other(
@@ -361,6 +348,49 @@ fn attend(
         }
     }
     Ok(())
+}
+
+/// The heads of one query position's attention: where each reads the cache, and how.
+struct Heads<'a> {
+    q: &'a [f32],
+    d: usize,
+    len: usize,
+    scale: f32,
+    /// Query heads per KV head.
+    n_rep: usize,
+    /// Keys and values: first offset, stride per KV head, stride per position.
+    k: (usize, usize, usize),
+    v: (usize, usize, usize),
+    parallel: bool,
+}
+
+impl Heads<'_> {
+    /// Every head into its `d` values of `out`, with `fast` (an AVX2 build) where the CPU has
+    /// AVX2 and FMA, else `portable`; split over the barrier pool when `parallel` (its threads
+    /// are spinning between the projections, while rayon's would have to be woken and share
+    /// the cores with the spinners).
+    fn run<T: Sync>(&self, out: &mut [f32], kd: &[T], vd: &[T], fast: Head<T>, portable: Head<T>) {
+        let head = if avx2_fma() { fast } else { portable };
+        let d = self.d;
+        let one = |hh: usize, o: &mut [f32]| {
+            let g = hh / self.n_rep;
+            let k = (kd, self.k.0 + g * self.k.1, self.k.2);
+            let v = (vd, self.v.0 + g * self.v.1, self.v.2);
+            let qh = &self.q[hh * d..(hh + 1) * d];
+            // SAFETY: `fast` (an AVX2 build) is taken only where the CPU has AVX2 and FMA.
+            unsafe { head(qh, k, v, self.len, self.scale, o) }
+        };
+        if self.parallel {
+            let heads: Vec<Mutex<&mut [f32]>> = out.chunks_mut(d).map(Mutex::new).collect();
+            one_row_tasks(heads.len(), |hh| {
+                one(hh, &mut heads[hh].lock().unwrap_or_else(|e| e.into_inner()));
+            });
+        } else {
+            for (hh, o) in out.chunks_mut(d).enumerate() {
+                one(hh, o);
+            }
+        }
+    }
 }
 
 fn avx2_fma() -> bool {
@@ -374,22 +404,10 @@ fn avx2_fma() -> bool {
     }
 }
 
-/// `head(hh, out_hh)` for every head, split over the barrier pool when `parallel`: its threads
-/// are spinning between the projections, while rayon's would have to be woken (and share the
-/// cores with the spinners).
-fn each_head(out: &mut [f32], d: usize, parallel: bool, head: impl Fn(usize, &mut [f32]) + Sync) {
-    if parallel {
-        let heads: Vec<Mutex<&mut [f32]>> = out.chunks_mut(d).map(Mutex::new).collect();
-        one_row_tasks(heads.len(), |hh| {
-            let mut o = heads[hh].lock().unwrap_or_else(|e| e.into_inner());
-            head(hh, &mut o);
-        });
-    } else {
-        for (hh, o) in out.chunks_mut(d).enumerate() {
-            head(hh, o);
-        }
-    }
-}
+/// One head's attention: the query, the keys and values (data, first offset, stride per
+/// position), the number of positions, the scale, the output.
+type Head<T> =
+    unsafe fn(&[f32], (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
 
 /// One head's attention over a bf16 cache (a bf16 model's), as [`attend_head`] computes it:
 /// the keys and values widened to f32 as they are read, eight partial sums per score.

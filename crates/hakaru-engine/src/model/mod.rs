@@ -316,10 +316,14 @@ impl Transformer {
     /// projection (norms are negligible; the embedding contributes one row). The memory-bandwidth
     /// ceiling of decoding is the machine's bandwidth divided by this (plus the KV cache read).
     pub fn weight_bytes_per_token(&self) -> u64 {
-        let layers: u64 = self
-            .layers
+        self.projections().map(|x| x.bytes()).sum()
+    }
+
+    /// Every projection of the model: each layer's seven, then the output head.
+    fn projections(&self) -> impl Iterator<Item = &Linear> {
+        self.layers
             .iter()
-            .map(|l| {
+            .flat_map(|l| {
                 [
                     &l.attn.q,
                     &l.attn.k,
@@ -329,12 +333,8 @@ impl Transformer {
                     &l.mlp.up,
                     &l.mlp.down,
                 ]
-                .iter()
-                .map(|x| x.bytes())
-                .sum::<u64>()
             })
-            .sum();
-        layers + self.lm_head.bytes()
+            .chain([&self.lm_head])
     }
 
     /// The kernels this model's quantized projections run on ([`quant::kernels_label`]), for
@@ -343,19 +343,8 @@ impl Transformer {
         if !self.device.is_cpu() {
             return None;
         }
-        let all = self.layers.iter().flat_map(|l| {
-            [
-                &l.attn.q,
-                &l.attn.k,
-                &l.attn.v,
-                &l.attn.o,
-                &l.mlp.gate,
-                &l.mlp.up,
-                &l.mlp.down,
-            ]
-        });
         let (mut packed, mut candle) = (false, false);
-        for l in all.chain([&self.lm_head]) {
+        for l in self.projections() {
             match l {
                 Linear::Packed { .. } => packed = true,
                 Linear::Quant { .. } => candle = true,
