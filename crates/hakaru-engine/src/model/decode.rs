@@ -1,7 +1,7 @@
 //! One decoding step (a single new token) on the CPU, on plain slices of f32 activations, for
-//! f32 and bf16 weights (a bf16 model's norm weights, biases and KV cache stay bf16 and are
-//! widened as they are read; its activations are not rounded to bf16 between operations as the
-//! general path rounds them, so the two agree within bf16's rounding, not bit for bit).
+//! f32, bf16 and f16 weights (a bf16 or f16 model's norm weights, biases and KV cache keep their
+//! dtype and are widened as they are read; its activations are not rounded between operations
+//! as the general path rounds them, so the two agree within that rounding, not bit for bit).
 //!
 //! Why not the general forward pass: for one token every operation between the projections
 //! (norms, rotary embedding, attention over the cache, SiLU, residual adds) works on a few
@@ -17,7 +17,7 @@
 //! caches ([`Ahead`]). The KV cache is the same [`KvCache`], so prefill and decoding mix freely.
 
 use candle_core::{CpuStorage, DType, Storage, Tensor};
-use half::bf16;
+use half::{bf16, f16};
 use std::sync::Mutex;
 
 use super::matvec::{dot_f32, matvec_f32, one_row_tasks, overlap, Ahead};
@@ -30,13 +30,16 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let (s, l) = t.storage_and_layout();
     match (&*s, l.contiguous_offsets()) {
         (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Ok(f(&v[a..b])),
-        // A bf16 model's norm weights and biases: a few thousand values, widened per call.
+        // A bf16 or f16 model's norm weights and biases: a few thousand values, widened per
+        // call.
         (Storage::Cpu(CpuStorage::BF16(v)), Some((a, b))) => {
-            let w: Vec<f32> = v[a..b].iter().map(|x| x.to_f32()).collect();
-            Ok(f(&w))
+            Ok(f(&v[a..b].iter().map(|x| x.widen()).collect::<Vec<f32>>()))
+        }
+        (Storage::Cpu(CpuStorage::F16(v)), Some((a, b))) => {
+            Ok(f(&v[a..b].iter().map(|x| x.widen()).collect::<Vec<f32>>()))
         }
         _ => Err(Error::Other(
-            "decoding step: expected a contiguous f32 or bf16 tensor on the CPU".into(),
+            "decoding step: expected a contiguous f32, bf16 or f16 tensor on the CPU".into(),
         )),
     }
 }
@@ -330,20 +333,28 @@ fn attend(
         parallel: len * n_head * d >= PARALLEL_ATTENTION,
     };
     #[cfg(target_arch = "x86_64")]
-    let (f32_fast, bf16_fast): (Head<f32>, Head<bf16>) = (attend_head_avx2, attend_head_bf16_avx2);
+    let (f32_fast, bf16_fast, f16_fast): (Head<f32>, Head<bf16>, Head<f16>) = (
+        attend_head_avx2,
+        attend_head_half_avx2,
+        attend_head_half_avx2,
+    );
     #[cfg(not(target_arch = "x86_64"))]
-    let (f32_fast, bf16_fast): (Head<f32>, Head<bf16>) = (attend_head::<false>, attend_head_bf16);
+    let (f32_fast, bf16_fast, f16_fast): (Head<f32>, Head<bf16>, Head<f16>) =
+        (attend_head::<false>, attend_head_half, attend_head_half);
     match (&*ks, &*vs) {
         (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
             heads.run(out, kd, vd, f32_fast, attend_head::<false>)
         }
-        // A bf16 model's cache.
+        // A bf16 or f16 model's cache.
         (Storage::Cpu(CpuStorage::BF16(kd)), Storage::Cpu(CpuStorage::BF16(vd))) => {
-            heads.run(out, kd, vd, bf16_fast, attend_head_bf16)
+            heads.run(out, kd, vd, bf16_fast, attend_head_half)
+        }
+        (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
+            heads.run(out, kd, vd, f16_fast, attend_head_half)
         }
         _ => {
             return Err(Error::Other(
-                "decoding step: the KV cache is neither f32 nor bf16 on the CPU".into(),
+                "decoding step: the KV cache is not f32, bf16 or f16 on the CPU".into(),
             ))
         }
     }
@@ -409,19 +420,38 @@ fn avx2_fma() -> bool {
 type Head<T> =
     unsafe fn(&[f32], (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
 
-/// One head's attention over a bf16 cache (a bf16 model's), as [`attend_head`] computes it:
-/// the keys and values widened to f32 as they are read, eight partial sums per score.
+/// The 16-bit types a model's KV cache may hold besides f32.
+trait Half: Copy + Sync {
+    fn widen(self) -> f32;
+}
+
+impl Half for bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f32::from_bits((self.to_bits() as u32) << 16)
+    }
+}
+
+impl Half for f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+/// One head's attention over a bf16 or f16 cache (a model of that dtype), as [`attend_head`]
+/// computes it: the keys and values widened to f32 as they are read, eight partial sums per
+/// score.
 #[inline(always)]
-fn attend_head_bf16(
+fn attend_head_half<T: Half>(
     qh: &[f32],
-    (kd, k0, ks): (&[bf16], usize, usize),
-    (vd, v0, vs): (&[bf16], usize, usize),
+    (kd, k0, ks): (&[T], usize, usize),
+    (vd, v0, vs): (&[T], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
     let d = qh.len();
-    let widen = |v: bf16| f32::from_bits((v.to_bits() as u32) << 16);
     let mut p: Vec<f32> = (0..len)
         .map(|s| {
             let k = &kd[k0 + s * ks..][..d];
@@ -430,12 +460,12 @@ fn attend_head_bf16(
             let (qc, qr) = qh.split_at(kc.len());
             for (a, b) in kc.chunks_exact(8).zip(qc.chunks_exact(8)) {
                 for i in 0..8 {
-                    acc[i] += widen(a[i]) * b[i];
+                    acc[i] += a[i].widen() * b[i];
                 }
             }
             let mut sum: f32 = acc.iter().sum();
             for (a, b) in kr.iter().zip(qr) {
-                sum += widen(*a) * b;
+                sum += a.widen() * b;
             }
             sum * scale
         })
@@ -451,30 +481,30 @@ fn attend_head_bf16(
     o.fill(0.0);
     for (s, &ps) in p.iter().enumerate() {
         for (oi, vi) in o.iter_mut().zip(&vd[v0 + s * vs..][..d]) {
-            *oi += ps * widen(*vi);
+            *oi += ps * vi.widen();
         }
     }
 }
 
-/// [`attend_head_bf16`] compiled for AVX2: the same operations in the same order.
+/// [`attend_head_half`] compiled for AVX2: the same operations in the same order.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_bf16_avx2(
+unsafe fn attend_head_half_avx2<T: Half>(
     qh: &[f32],
-    k: (&[bf16], usize, usize),
-    v: (&[bf16], usize, usize),
+    k: (&[T], usize, usize),
+    v: (&[T], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
-    attend_head_bf16(qh, k, v, len, scale, o)
+    attend_head_half(qh, k, v, len, scale, o)
 }
 
 impl Transformer {
-    /// Whether [`Transformer::decode_step`] applies: f32 or bf16 weights on the CPU (the step's
-    /// activations are f32 either way).
+    /// Whether [`Transformer::decode_step`] applies: f32, bf16 or f16 weights on the CPU (the
+    /// step's activations are f32 whatever the weights').
     pub(super) fn has_decode_step(&self) -> bool {
-        matches!(self.dtype, DType::F32 | DType::BF16) && self.device.is_cpu()
+        matches!(self.dtype, DType::F32 | DType::BF16 | DType::F16) && self.device.is_cpu()
     }
 
     /// Token `id` at position `cache.len()`, appended to the cache; f32 logits `(1, vocab)`.
@@ -624,11 +654,13 @@ mod tests {
         (general, step)
     }
 
-    /// A bf16 model's decoding step (bf16 weights and cache, f32 activations) against its
-    /// general path (bf16 throughout) and against the f32 model's, within 0.2 standard
-    /// deviations of the logits: the bound tests/golden.rs holds bf16 to against transformers.
+    /// A bf16 or f16 model's decoding step (weights and cache in that dtype, f32 activations)
+    /// against its general path (that dtype throughout) and against the f32 model's, within the
+    /// bounds tests/golden.rs holds those dtypes to against transformers: 0.2 (bf16) and 0.04
+    /// (f16) standard deviations of the logits.
     #[test]
-    fn bf16_decode_step_is_within_bf16_rounding() {
+    fn half_decode_step_is_within_half_rounding() {
+        use candle_core::DType;
         for name in ["tiny-qwen2", "tiny-qwen3", "tiny-llama"] {
             let dir = root().join("models").join(name);
             let load = |dtype| {
@@ -638,27 +670,27 @@ mod tests {
                 };
                 load_dir(&dir, &opts).unwrap()
             };
-            let (bf, f32m) = (
-                load(candle_core::DType::BF16),
-                load(candle_core::DType::F32),
-            );
-            for (reference, against) in [(&bf, "bf16"), (&f32m, "f32")] {
-                let what = format!("{name} bf16 step vs {against} general path");
-                let (general, step) = general_and_step(&bf, &reference.transformer, &what);
-                let mean = general.iter().sum::<f32>() / general.len() as f32;
-                let var = general.iter().map(|x| (x - mean).powi(2)).sum::<f32>();
-                let sigma = (var / general.len() as f32).sqrt();
-                let worst = general
-                    .iter()
-                    .zip(&step)
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0f32, f32::max);
-                eprintln!("{what}: max |Δ| {worst:.4}, σ {sigma:.4}");
-                assert!(
-                    worst <= 0.2 * sigma,
-                    "{what}: max |Δ| {worst} > 0.2σ = {}",
-                    0.2 * sigma
-                );
+            let f32m = load(DType::F32);
+            for (dtype, bound) in [(DType::BF16, 0.2f32), (DType::F16, 0.04)] {
+                let half = load(dtype);
+                for (reference, against) in [(&half, "its own"), (&f32m, "the f32")] {
+                    let what = format!("{name} {dtype:?} step vs {against} general path");
+                    let (general, step) = general_and_step(&half, &reference.transformer, &what);
+                    let mean = general.iter().sum::<f32>() / general.len() as f32;
+                    let var = general.iter().map(|x| (x - mean).powi(2)).sum::<f32>();
+                    let sigma = (var / general.len() as f32).sqrt();
+                    let worst = general
+                        .iter()
+                        .zip(&step)
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(0f32, f32::max);
+                    eprintln!("{what}: max |Δ| {worst:.4}, σ {sigma:.4}");
+                    assert!(
+                        worst <= bound * sigma,
+                        "{what}: max |Δ| {worst} > {bound}σ = {}",
+                        bound * sigma
+                    );
+                }
             }
         }
     }

@@ -495,7 +495,7 @@ impl Transformer {
     ///
     /// The pass runs on a thread of rayon's pool, so that its parallel parts find the other
     /// threads awake instead of waking them from the calling thread and sleeping meanwhile
-    /// (measured in benches/README.md). One token on the CPU in f32 or bf16 takes
+    /// (measured in benches/README.md). One token on the CPU in f32, bf16 or f16 takes
     /// [`Transformer::decode_step`].
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
         if rayon::current_thread_index().is_none() {
