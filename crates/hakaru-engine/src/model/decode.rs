@@ -435,7 +435,7 @@ impl Half for bf16 {
 impl Half for f16 {
     #[inline(always)]
     fn widen(self) -> f32 {
-        self.to_f32()
+        super::matvec::widen_f16(self)
     }
 }
 
