@@ -20,7 +20,7 @@ use candle_core::{CpuStorage, DType, Storage, Tensor};
 use half::{bf16, f16};
 use std::sync::Mutex;
 
-use super::matvec::{dot_f32, matvec_f32, one_row_tasks, overlap, Ahead};
+use super::matvec::{avx2, dot_f32, matvec_f32, one_row_tasks, overlap, Ahead, Row};
 use super::quant::{self, QWeight};
 use super::{KvCache, Linear, RmsNorm, Transformer};
 use crate::error::{Error, Result};
@@ -32,16 +32,16 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
         (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Ok(f(&v[a..b])),
         // A bf16 or f16 model's norm weights and biases: a few thousand values, widened per
         // call.
-        (Storage::Cpu(CpuStorage::BF16(v)), Some((a, b))) => {
-            Ok(f(&v[a..b].iter().map(|x| x.widen()).collect::<Vec<f32>>()))
-        }
-        (Storage::Cpu(CpuStorage::F16(v)), Some((a, b))) => {
-            Ok(f(&v[a..b].iter().map(|x| x.widen()).collect::<Vec<f32>>()))
-        }
+        (Storage::Cpu(CpuStorage::BF16(v)), Some((a, b))) => Ok(f(&widened(&v[a..b]))),
+        (Storage::Cpu(CpuStorage::F16(v)), Some((a, b))) => Ok(f(&widened(&v[a..b]))),
         _ => Err(Error::Other(
             "decoding step: expected a contiguous f32, bf16 or f16 tensor on the CPU".into(),
         )),
     }
+}
+
+fn widened<T: Row>(v: &[T]) -> Vec<f32> {
+    v.iter().map(|x| x.widen()).collect()
 }
 
 /// RMS norm in place over each `weight.len()`-wide chunk of `x` (candle's `rms_norm`).
@@ -169,8 +169,8 @@ unsafe fn silu_mul_avx2(g: &mut [f32], u: &[f32]) {
 
 fn silu(g: &mut [f32], u: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features just checked.
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
         return unsafe { silu_mul_avx2(g, u) };
     }
     silu_mul(g, u)
@@ -381,7 +381,7 @@ impl Heads<'_> {
     /// are spinning between the projections, while rayon's would have to be woken and share
     /// the cores with the spinners).
     fn run<T: Sync>(&self, out: &mut [f32], kd: &[T], vd: &[T], fast: Head<T>, portable: Head<T>) {
-        let head = if avx2_fma() { fast } else { portable };
+        let head = if avx2() { fast } else { portable };
         let d = self.d;
         let one = |hh: usize, o: &mut [f32]| {
             let g = hh / self.n_rep;
@@ -404,46 +404,16 @@ impl Heads<'_> {
     }
 }
 
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// One head's attention: the query, the keys and values (data, first offset, stride per
 /// position), the number of positions, the scale, the output.
 type Head<T> =
     unsafe fn(&[f32], (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
 
-/// The 16-bit types a model's KV cache may hold besides f32.
-trait Half: Copy + Sync {
-    fn widen(self) -> f32;
-}
-
-impl Half for bf16 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        f32::from_bits((self.to_bits() as u32) << 16)
-    }
-}
-
-impl Half for f16 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        super::matvec::widen_f16(self)
-    }
-}
-
 /// One head's attention over a bf16 or f16 cache (a model of that dtype), as [`attend_head`]
 /// computes it: the keys and values widened to f32 as they are read, eight partial sums per
 /// score.
 #[inline(always)]
-fn attend_head_half<T: Half>(
+fn attend_head_half<T: Row>(
     qh: &[f32],
     (kd, k0, ks): (&[T], usize, usize),
     (vd, v0, vs): (&[T], usize, usize),
@@ -489,7 +459,7 @@ fn attend_head_half<T: Half>(
 /// [`attend_head_half`] compiled for AVX2: the same operations in the same order.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_half_avx2<T: Half>(
+unsafe fn attend_head_half_avx2<T: Row>(
     qh: &[f32],
     k: (&[T], usize, usize),
     v: (&[T], usize, usize),

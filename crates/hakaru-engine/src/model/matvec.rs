@@ -66,21 +66,14 @@ fn dot_widen<T: Copy>(
     s
 }
 
-/// Prefetches for [`dot_widen`] over `bytes`-long chunks: 1 KiB ahead into the first-level
-/// cache and 4 KiB ahead into the second, as the regrouped quantized kernels do
-/// (`quant::x86::prefetch_grouped`). The rows of a task are contiguous, so running past a
-/// row's end fetches the next row's start; prefetches never fault past the weight's end.
+/// Prefetches for [`dot_widen`] over `bytes`-long chunks, at the distances the regrouped
+/// quantized kernels use (1 KiB ahead into L1, 4 KiB into L2). The rows of a task are
+/// contiguous, so running past a row's end fetches the next row's start.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_dense(p: *const u8, bytes: usize) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0, _MM_HINT_T1};
-    for line in (0..bytes).step_by(64) {
-        // SAFETY: prefetching has no effect on memory, whatever the address.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(1024 + line) as *const i8);
-            _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(4096 + line) as *const i8);
-        }
-    }
+    // SAFETY: prefetching has no effect on memory, whatever the address.
+    unsafe { super::quant::prefetch_grouped(p, bytes) }
 }
 
 /// bf16 widened to f32: its 16 bits are the upper half of the f32's. (`half`'s `to_f32` also
@@ -97,7 +90,7 @@ fn widen_bf16(v: bf16) -> f32 {
 /// difference) give every finite value, subnormals included; infinities and NaNs take the
 /// all-ones exponent.
 #[inline(always)]
-pub(crate) fn widen_f16(v: f16) -> f32 {
+fn widen_f16(v: f16) -> f32 {
     let h = v.to_bits() as u32;
     let em = h & 0x7fff;
     let finite = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000);
@@ -167,8 +160,9 @@ fn f16c() -> bool {
     }
 }
 
-/// Whether this CPU runs the AVX2 builds of the dot products.
-fn avx2() -> bool {
+/// Whether this CPU runs the AVX2 builds of the dot products (and of the decoding step's
+/// loops).
+pub(crate) fn avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
@@ -376,12 +370,18 @@ pub(crate) fn matvec_f32(x: &[f32], w: &Tensor) -> Result<Option<Vec<f32>>> {
     Ok(Some(out))
 }
 
-/// The weight types [`project_rows`] reads, each with its fastest dot product here.
-trait Row: Copy + Sync + Sized {
+/// The weight (and KV cache) types read against f32 values: each widened to f32, and each
+/// with its fastest dot product here.
+pub(crate) trait Row: Copy + Sync + Sized {
+    fn widen(self) -> f32;
     fn dot(w: &[Self], x: &[f32]) -> f32;
 }
 
 impl Row for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
     fn dot(w: &[f32], x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if avx2() {
@@ -393,6 +393,10 @@ impl Row for f32 {
 }
 
 impl Row for bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        widen_bf16(self)
+    }
     fn dot(w: &[bf16], x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if avx2() {
@@ -404,6 +408,10 @@ impl Row for bf16 {
 }
 
 impl Row for f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        widen_f16(self)
+    }
     fn dot(w: &[f16], x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if f16c() {
@@ -423,39 +431,19 @@ fn project_rows<T: Row>(w: &[T], x: &[f32], out: &mut [f32]) {
 /// bf16 or f16) on the CPU, as a `(1, n)` tensor of `x`'s dtype. `None` when these conditions
 /// do not hold (the caller falls back to candle's matmul).
 pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
-    if !x.device().is_cpu() || x.rank() != 2 || w.rank() != 2 || x.dtype() != w.dtype() {
+    if !x.device().is_cpu()
+        || x.rank() != 2
+        || x.dim(0)? != 1
+        || x.dtype() != w.dtype()
+        || !matches!(x.dtype(), DType::F32 | DType::BF16 | DType::F16)
+    {
         return Ok(None);
     }
-    let (m, k) = x.dims2()?;
-    let (n, wk) = w.dims2()?;
-    if m != 1 || wk != k || !matches!(x.dtype(), DType::F32 | DType::BF16 | DType::F16) {
-        return Ok(None);
-    }
-    let x = x.contiguous()?;
-    let (ws, wl) = w.storage_and_layout();
-    let Some((wo, _)) = wl.contiguous_offsets() else {
+    let xf = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let Some(out) = matvec_f32(&xf, w)? else {
         return Ok(None);
     };
-    let (xs, xl) = x.storage_and_layout();
-    let Some((xo, _)) = xl.contiguous_offsets() else {
-        return Ok(None);
-    };
-    let mut out = vec![0f32; n];
-    match (&*ws, &*xs) {
-        (Storage::Cpu(CpuStorage::F32(w)), Storage::Cpu(CpuStorage::F32(x))) => {
-            project_rows(&w[wo..wo + n * k], &x[xo..xo + k], &mut out);
-        }
-        (Storage::Cpu(CpuStorage::BF16(w)), Storage::Cpu(CpuStorage::BF16(x))) => {
-            let xf: Vec<f32> = x[xo..xo + k].iter().map(|v| v.to_f32()).collect();
-            project_rows(&w[wo..wo + n * k], &xf, &mut out);
-        }
-        (Storage::Cpu(CpuStorage::F16(w)), Storage::Cpu(CpuStorage::F16(x))) => {
-            let xf: Vec<f32> = x[xo..xo + k].iter().map(|v| v.to_f32()).collect();
-            project_rows(&w[wo..wo + n * k], &xf, &mut out);
-        }
-        _ => return Ok(None),
-    }
-    drop((ws, xs));
+    let n = out.len();
     let y = Tensor::from_vec(out, (1, n), x.device())?;
     Ok(Some(if x.dtype() == DType::F32 {
         y

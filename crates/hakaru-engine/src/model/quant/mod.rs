@@ -39,6 +39,8 @@ pub mod regroup;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_vnni;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::prefetch_grouped;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor};

@@ -574,7 +574,7 @@ pub(super) const GROUPED_FAR: usize = 4096;
 /// Prefetch the `len` bytes at `r + GROUPED_NEAR` into L1 and those at `r + GROUPED_FAR` into
 /// L2, a line at a time (prefetches never fault, so addresses past the end are harmless).
 #[inline(always)]
-pub(super) unsafe fn prefetch_grouped(r: *const u8, len: usize) {
+pub(crate) unsafe fn prefetch_grouped(r: *const u8, len: usize) {
     let mut line = 0;
     while line < len {
         _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add(GROUPED_NEAR + line) as *const i8);
