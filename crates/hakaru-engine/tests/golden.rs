@@ -351,3 +351,111 @@ fn gguf_q8_0_is_close_to_f32() {
         );
     }
 }
+
+/// Unquantized GGUF files (F32, F16, BF16), as llama.cpp's converter writes them for `--outtype
+/// f32|f16|bf16`, against transformers' f32 logits. Each file is written here from the fixture's
+/// own safetensors weights (1-D tensors stay F32, as the converter keeps them), with the metadata
+/// of the same model's Q8_0 fixture. The projections stay in the file's dtype against f32
+/// activations: F32 must give the f32 result, F16 and BF16 within the bounds their rounding of the
+/// weights allows (the f16 and bf16 bounds above, which also cover rounded activations).
+#[test]
+fn unquantized_gguf_files_match_transformers() {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    use hakaru_engine::model::weights::gguf_name;
+    let dir = tempfile::tempdir().unwrap();
+    // tiny-llama's q/k would need llama.cpp's permutation; the two Qwen models cover the path.
+    for name in ["tiny-qwen2", "tiny-qwen3"] {
+        let g = Golden::load(name);
+        let sigma = logit_sigma(&g);
+        let st =
+            candle_core::safetensors::load(model_dir(name).join("model.safetensors"), &Device::Cpu)
+                .unwrap();
+        let q8 = root()
+            .join("fixtures/gguf")
+            .join(format!("{name}-q8_0.gguf"));
+        let content = gguf_file::Content::read(&mut std::fs::File::open(&q8).unwrap()).unwrap();
+        for (qtype, code, bound) in [
+            (GgmlDType::F32, 0u32, 1e-4),
+            (GgmlDType::F16, 1, half_bound(DType::F16, sigma)),
+            (GgmlDType::BF16, 32, half_bound(DType::BF16, sigma)),
+        ] {
+            let mut tensors = Vec::new();
+            for (hf, t) in &st {
+                let gname = gguf_name(hf).or_else(|| {
+                    let (stem, suffix) = hf.rsplit_once('.')?;
+                    Some(format!("{}.{suffix}", gguf_name(stem)?))
+                });
+                let gname = gname.unwrap_or_else(|| panic!("{name}: no GGUF name for {hf}"));
+                assert!(
+                    content.tensor_infos.contains_key(&gname),
+                    "{name}: {gname} is not in the Q8_0 file"
+                );
+                let t = t.to_dtype(DType::F32).unwrap();
+                let q = if t.rank() == 1 { GgmlDType::F32 } else { qtype };
+                tensors.push((gname, QTensor::quantize(&t, q).unwrap()));
+            }
+            assert_eq!(
+                tensors.len(),
+                content.tensor_infos.len(),
+                "{name}: tensor count"
+            );
+            let file_type = gguf_file::Value::U32(code);
+            let metadata: Vec<(&str, &gguf_file::Value)> = content
+                .metadata
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "general.file_type" => (k.as_str(), &file_type),
+                    _ => (k.as_str(), v),
+                })
+                .collect();
+            let path = dir.path().join(format!("{name}-{qtype:?}.gguf"));
+            let refs: Vec<(&str, &QTensor)> =
+                tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
+            gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &metadata, &refs).unwrap();
+
+            let m = load_gguf(&path, None, &LoadOptions::default())
+                .unwrap_or_else(|e| panic!("{name} {qtype:?}: {e}"));
+            assert_eq!(m.weights, format!("{qtype:?}").to_uppercase());
+            // Kept in the file's dtype (not widened to f32): what a token reads is the
+            // projections' bytes as stored, the output head being the embedding when tied.
+            let tied = !tensors.iter().any(|(n, _)| n == "output.weight");
+            let want: usize = tensors
+                .iter()
+                .filter(|(n, q)| match q.rank() {
+                    1 => n.ends_with(".bias"),
+                    _ => n != "token_embd.weight" || tied,
+                })
+                .map(|(_, q)| q.storage_size_in_bytes())
+                .sum();
+            assert_eq!(
+                m.transformer.weight_bytes_per_token(),
+                want as u64,
+                "{name} {qtype:?}: bytes a token reads"
+            );
+            for (set, rows) in [("short", None), ("long", Some(g.ids("long.positions")))] {
+                // The whole sequence at once (prefill), then the last tokens one at a time
+                // (the decoding step).
+                let ids = g.ids(&format!("{set}.ids"));
+                let all = all_logits(&m, &ids);
+                let ours = match &rows {
+                    Some(p) => pick(&all, p),
+                    None => all,
+                };
+                let d = max_abs_diff(&ours, &g.rows(&format!("{set}.logits.f32")));
+                eprintln!("{name} {qtype:?} GGUF {set}: |hakaru-transformers f32| {d:.5}, bound {bound:.5}");
+                assert!(
+                    d <= bound,
+                    "{name} {qtype:?} GGUF {set}: differs from transformers' f32 logits by {d} (bound {bound})"
+                );
+            }
+            let ids = g.ids("short.ids");
+            let steps = stepwise_logits(&m, &ids);
+            let d = max_abs_diff(&steps, &g.rows("short.logits.f32"));
+            eprintln!("{name} {qtype:?} GGUF token by token: {d:.5}");
+            assert!(
+                d <= bound,
+                "{name} {qtype:?} GGUF token by token: {d} (bound {bound})"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! computes their dot products with `x`, accumulating in f32 (bf16 and f16 weights are widened as
 //! they are read; no weight-sized buffer is allocated per step), with 32 partial sums per row and
 //! prefetching ahead of the rows; on AVX2 CPUs the same code compiled for AVX2. Prefill (many
-//! rows) stays on candle's gemm, which is multi-threaded and blocked for cache reuse.
+//! rows) is [`super::matmul`]'s.
 
 use candle_core::{CpuStorage, DType, Storage, Tensor};
 use half::{bf16, f16};
@@ -375,12 +375,19 @@ pub(crate) fn matvec_f32(x: &[f32], w: &Tensor) -> Result<Option<Vec<f32>>> {
 pub(crate) trait Row: Copy + Sync + Sized {
     fn widen(self) -> f32;
     fn dot(w: &[Self], x: &[f32]) -> f32;
+    /// The values as they are when they are f32 already (nothing to widen).
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
 }
 
 impl Row for f32 {
     #[inline(always)]
     fn widen(self) -> f32 {
         self
+    }
+    fn as_f32(v: &[f32]) -> Option<&[f32]> {
+        Some(v)
     }
     fn dot(w: &[f32], x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
@@ -427,14 +434,14 @@ fn project_rows<T: Row>(w: &[T], x: &[f32], out: &mut [f32]) {
     rows(w, x.len(), out, |r| T::dot(r, x));
 }
 
-/// `x Wᵀ` for `x` of shape `(1, k)` and `w` of shape `(n, k)` (contiguous, same dtype, f32,
-/// bf16 or f16) on the CPU, as a `(1, n)` tensor of `x`'s dtype. `None` when these conditions
+/// `x Wᵀ` for `x` of shape `(1, k)` and `w` of shape `(n, k)` (contiguous; each f32, bf16 or
+/// f16, not necessarily the same: a GGUF file's f16 weights meet f32 activations) on the CPU, as
+/// a `(1, n)` tensor of `x`'s dtype. `None` when these conditions
 /// do not hold (the caller falls back to candle's matmul).
 pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     if !x.device().is_cpu()
         || x.rank() != 2
         || x.dim(0)? != 1
-        || x.dtype() != w.dtype()
         || !matches!(x.dtype(), DType::F32 | DType::BF16 | DType::F16)
     {
         return Ok(None);
@@ -600,14 +607,42 @@ mod tests {
         }
     }
 
+    /// A GGUF file's f16 (or bf16) weights against an f32 model's activations: the result has
+    /// the activations' dtype and is the f32 product of the widened weights.
+    #[test]
+    fn mixed_dtypes_widen_the_weights() {
+        let dev = Device::Cpu;
+        for dtype in [DType::F16, DType::BF16] {
+            let w = Tensor::randn(0f32, 1.0, (37, 70), &dev)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let x = Tensor::randn(0f32, 1.0, (1, 70), &dev).unwrap();
+            let got = matvec(&x, &w).unwrap().expect("applies");
+            assert_eq!(got.dtype(), DType::F32);
+            let want = x
+                .matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap())
+                .unwrap();
+            let diff = (got - want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-4, "{dtype:?}: {diff}");
+        }
+    }
+
     #[test]
     fn declines_what_it_does_not_cover() {
         let dev = Device::Cpu;
         let w = Tensor::zeros((4, 3), DType::F32, &dev).unwrap();
         let two_rows = Tensor::zeros((2, 3), DType::F32, &dev).unwrap();
         assert!(matvec(&two_rows, &w).unwrap().is_none());
-        let other = Tensor::zeros((1, 3), DType::BF16, &dev).unwrap();
-        assert!(matvec(&other, &w).unwrap().is_none());
+        let ints = Tensor::zeros((1, 3), DType::U32, &dev).unwrap();
+        assert!(matvec(&ints, &w).unwrap().is_none());
         // A transposed (non-contiguous) weight.
         let wt = Tensor::zeros((3, 4), DType::F32, &dev)
             .unwrap()

@@ -16,6 +16,7 @@
 
 pub mod cache;
 mod decode;
+mod matmul;
 pub mod matvec;
 pub mod quant;
 pub mod rope;
@@ -84,7 +85,7 @@ impl Linear {
         let (y, b) = match self {
             Linear::Dense { w, b } => match matvec::matvec(x, w)? {
                 Some(y) => (y, b),
-                None => (x.matmul(&w.t()?)?, b),
+                None => (dense_matmul(x, w)?, b),
             },
             Linear::Quant { w, b } => (w.forward(x)?, b),
             Linear::Packed {
@@ -127,6 +128,26 @@ impl Linear {
     }
 }
 
+/// `x Wᵀ` for several rows of `x` and an unquantized `w`: on the CPU in f32 whatever the two
+/// dtypes ([`matmul`]), elsewhere candle's matmul in `w`'s dtype (a GGUF file's f16 weights meet
+/// an f32 model's activations). The result has `x`'s dtype.
+fn dense_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.rank() == 2 {
+        let t = x.dim(0)?;
+        let xf = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(y) = matmul::matmul_f32(&xf, t, w)? {
+            let n = y.len() / t;
+            return Ok(Tensor::from_vec(y, (t, n), x.device())?.to_dtype(x.dtype())?);
+        }
+    }
+    if x.dtype() == w.dtype() {
+        return Ok(x.matmul(&w.t()?)?);
+    }
+    Ok(x.to_dtype(w.dtype())?
+        .matmul(&w.t()?)?
+        .to_dtype(x.dtype())?)
+}
+
 /// The token embedding table, dense or quantized (a quantized table is dequantized row by row).
 #[derive(Debug, Clone)]
 pub enum Embedding {
@@ -138,7 +159,7 @@ pub enum Embedding {
 impl Embedding {
     fn forward(&self, ids: &Tensor, dtype: DType) -> Result<Tensor> {
         Ok(match self {
-            Embedding::Dense(w) => w.index_select(ids, 0)?,
+            Embedding::Dense(w) => w.index_select(ids, 0)?.to_dtype(dtype)?,
             Embedding::Quant(q) => q.embedding(ids)?.to_dtype(dtype)?,
             Embedding::Packed(w) => w.rows_tensor(&ids.to_vec1::<u32>()?, dtype, ids.device())?,
         })

@@ -266,6 +266,28 @@ impl GgufSource {
         Ok(q)
     }
 
+    /// The weight `name` as a dense tensor in its stored dtype when the file holds it unquantized
+    /// (F32, F16, BF16); `None` for a quantized one.
+    ///
+    /// Kept in its dtype rather than dequantized to f32 as candle's `QMatMul` does: an f16 file's
+    /// projections then read half the bytes and run on the dense decoding step
+    /// ([`super::matvec`]), which widens each row as it reads it.
+    fn unquantized(&mut self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        let dtype = match self.content.tensor_infos.get(name).map(|i| i.ggml_dtype) {
+            Some(GgmlDType::F32) => DType::F32,
+            Some(GgmlDType::F16) => DType::F16,
+            Some(GgmlDType::BF16) => DType::BF16,
+            _ => return Ok(None),
+        };
+        let q = self
+            .content
+            .tensor(&mut self.reader, name, &Device::Cpu)
+            .map_err(|e| Error::file(&self.path, format!("tensor `{name}`: {e}")))?;
+        let t = Tensor::from_raw_buffer(&q.data()?, dtype, q.shape().dims(), &Device::Cpu)?;
+        check_shape(&t, shape, name, &self.path)?;
+        Ok(Some(t.to_device(&self.device)?))
+    }
+
     fn dense(&mut self, gguf: &str, dim: usize) -> Result<Tensor> {
         let q = self
             .content
@@ -281,13 +303,16 @@ impl WeightSource for GgufSource {
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
         let base = gguf_name(prefix)
             .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{prefix}`")))?;
-        let w = self.qtensor(&format!("{base}.weight"), &[out, inp])?;
+        let name = format!("{base}.weight");
         let b = if bias {
             Some(self.dense(&format!("{base}.bias"), out)?)
         } else {
             None
         };
-        quant_linear(w, b)
+        if let Some(w) = self.unquantized(&name, &[out, inp])? {
+            return Ok(Linear::Dense { w, b });
+        }
+        quant_linear(self.qtensor(&name, &[out, inp])?, b)
     }
     fn vector(&mut self, name: &str, dim: usize) -> Result<Tensor> {
         let g = gguf_name(name)
@@ -297,6 +322,9 @@ impl WeightSource for GgufSource {
     fn embedding(&mut self, name: &str, vocab: usize, hidden: usize) -> Result<Embedding> {
         let g = gguf_name(name)
             .ok_or_else(|| Error::Other(format!("no GGUF name for tensor `{name}`")))?;
+        if let Some(w) = self.unquantized(&g, &[vocab, hidden])? {
+            return Ok(Embedding::Dense(w));
+        }
         quant_embedding(self.qtensor(&g, &[vocab, hidden])?)
     }
     fn rope_freq_factors(&mut self) -> Result<Option<Vec<f32>>> {
