@@ -4,10 +4,12 @@
 //! Why not candle's matmul as it is: candle multiplies in the operands' dtype, so a bf16 or f16
 //! model's prefill ran the gemm crate's 16-bit kernels, and a GGUF file's f16 weights against an
 //! f32 model's activations had to round the activations to f16 first; both were slower than f32
-//! (Qwen2.5-0.5B's shape, pp512: f32 164 t/s, bf16 124, f16 100; benches/README.md). Here each
-//! task widens a block of `W`'s rows into a reused f32 buffer (a few hundred KiB, in the core's
-//! caches) and multiplies it with the gemm crate's f32 kernel, on one thread; the tasks (blocks)
-//! run on rayon's pool. Widening costs one pass over the block, shared by every row of `X`.
+//! (Qwen2.5-0.5B's shape, pp512: f32 164 t/s, bf16 124, f16 100; benches/README.md). And the
+//! gemm crate's f32 kernels use AVX2/FMA unless built with a nightly compiler. Here tasks over
+//! blocks of [`BLOCK`] rows of `W` run on rayon's pool; each widens its block into a reused f32
+//! buffer (in the core's caches) and multiplies it, on an AVX-512 CPU with [`kernel`] (the
+//! block packed in chunks, transposed, against `X` as it is), elsewhere with the gemm crate's
+//! f32 kernel on one thread. Widening costs one pass over the block, shared by every row of `X`.
 
 use candle_core::{CpuStorage, Storage, Tensor};
 use gemm::Parallelism;
@@ -45,6 +47,14 @@ impl Out {
 /// bf16 or f16 on the CPU, as `t × n` f32 values. `None` when these conditions do not hold (the
 /// caller falls back to candle's matmul).
 pub(crate) fn matmul_f32(x: &[f32], t: usize, w: &Tensor) -> Result<Option<Vec<f32>>> {
+    // The packing's gathers take 32-bit offsets of up to 15 rows.
+    let narrow = w.rank() == 2 && w.dims2()?.1 < 1 << 26;
+    matmul_on(x, t, w, narrow && avx512())
+}
+
+/// [`matmul_f32`] on the AVX-512 kernel (`wide`, which the caller has checked the CPU for) or
+/// on the gemm crate's.
+fn matmul_on(x: &[f32], t: usize, w: &Tensor, wide: bool) -> Result<Option<Vec<f32>>> {
     if t == 0 || !w.device().is_cpu() || w.rank() != 2 {
         return Ok(None);
     }
@@ -59,16 +69,21 @@ pub(crate) fn matmul_f32(x: &[f32], t: usize, w: &Tensor) -> Result<Option<Vec<f
     let mut out = vec![0f32; t * n];
     let o = Out(out.as_mut_ptr());
     match &*ws {
-        Storage::Cpu(CpuStorage::F32(w)) => blocks(&w[wo..wo + n * k], x, t, k, o),
-        Storage::Cpu(CpuStorage::BF16(w)) => blocks(&w[wo..wo + n * k], x, t, k, o),
-        Storage::Cpu(CpuStorage::F16(w)) => blocks(&w[wo..wo + n * k], x, t, k, o),
+        Storage::Cpu(CpuStorage::F32(w)) => blocks(&w[wo..wo + n * k], x, t, k, o, wide),
+        Storage::Cpu(CpuStorage::BF16(w)) => blocks(&w[wo..wo + n * k], x, t, k, o, wide),
+        Storage::Cpu(CpuStorage::F16(w)) => blocks(&w[wo..wo + n * k], x, t, k, o, wide),
         _ => return Ok(None),
     }
     Ok(Some(out))
 }
 
 /// The blocks of `w` (`n × k`, `n = w.len() / k`) in parallel, into `out` (`t × n`).
-fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
+fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out, wide: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        return blocks_avx512(w, x, t, k, out);
+    }
+    let _ = wide;
     let n = w.len() / k;
     (0..n.div_ceil(BLOCK)).into_par_iter().for_each(|b| {
         let j0 = b * BLOCK;
@@ -114,18 +129,246 @@ fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
     });
 }
 
+/// Whether the AVX-512 kernel below runs here (`HAKARU_QUANT_KERNELS=avx2` switches it off
+/// with the quantized ones, for comparisons).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && std::env::var("HAKARU_QUANT_KERNELS").map_or(true, |v| v != "avx2" && v != "candle")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Values of `k` per packed chunk: a block's chunk (`BLOCK × KC` f32, 128 KiB) stays in the
+/// core's second-level cache while every row of `X` meets it (256 and 128 were a few percent
+/// slower on Qwen2.5-0.5B's shapes).
+const KC: usize = 512;
+
+/// Rows of `X` per tile of the AVX-512 kernel: 14 rows × 32 columns are 28 accumulators, with
+/// the two panels' values and the broadcast 31 of the 32 vector registers.
+const MR: usize = 14;
+
+/// [`blocks`] on AVX-512. Why not the gemm crate here: its AVX-512 kernels are built only with
+/// a nightly compiler, and its AVX2/FMA one reaches well under half of what this CPU's two
+/// 512-bit multiply-add ports do (benches/README.md, "Unquantized GGUF files").
+///
+/// Each task packs its block of `W` one chunk of [`KC`] values at a time into panels of 16 rows,
+/// transposed (`panel[kk][16]`: the 16 rows' value `kk` side by side, widened, zero past the
+/// block's last row; [`pack`]), then runs [`kernel`] over tiles of [`MR`] rows of `X` by two
+/// panels (32 columns): per value of `k`, two loads of the panels, one broadcast per row of `X`
+/// and 28 multiply-adds, all accumulated in registers and added to the output after the first
+/// chunk. `X` is read in place (packing it too, so that the broadcasts read one stream, made
+/// the kernel about 10% faster alone and the whole slower: it costs a pass over `X` per call).
+#[cfg(target_arch = "x86_64")]
+fn blocks_avx512<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
+    let n = w.len() / k;
+    (0..n.div_ceil(BLOCK)).into_par_iter().for_each(|b| {
+        let j0 = b * BLOCK;
+        let nb = BLOCK.min(n - j0);
+        let panels = nb.div_ceil(16);
+        WIDE.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            // The packed panels, then (for 16-bit weights) 16 rows' chunk widened.
+            let widened = if T::as_f32(&w[..0]).is_some() {
+                0
+            } else {
+                16 * KC
+            };
+            buf.resize(panels * 16 * KC + widened, 0.0);
+            let (packed, rows16) = buf.split_at_mut(panels * 16 * KC);
+            for kc0 in (0..k).step_by(KC) {
+                let kl = KC.min(k - kc0);
+                for p in 0..panels {
+                    let first_row = j0 + p * 16;
+                    let rows = (nb - p * 16).min(16);
+                    // The panel's rows from `kc0` on, as f32 values `stride` apart.
+                    let (src, stride): (&[f32], usize) = match T::as_f32(w) {
+                        Some(f) => (&f[first_row * k + kc0..], k),
+                        None => {
+                            for r in 0..rows {
+                                let row = &w[(first_row + r) * k + kc0..][..kl];
+                                // SAFETY: the CPU has AVX-512F (the caller checked).
+                                unsafe { widen_avx512(row, &mut rows16[r * kl..][..kl]) };
+                            }
+                            (&rows16[..], kl)
+                        }
+                    };
+                    // SAFETY: the CPU has AVX-512F; `src` holds `rows` rows of `kl` values
+                    // `stride` apart, and the panel `16 × kl` values.
+                    unsafe { pack(src, stride, rows, kl, &mut packed[p * 16 * kl..][..16 * kl]) };
+                }
+                let first = kc0 == 0;
+                for i0 in (0..t).step_by(MR) {
+                    let mr = MR.min(t - i0);
+                    for p in (0..panels).step_by(2) {
+                        let cols = (nb - p * 16).min(32);
+                        // SAFETY: the CPU has AVX-512F; rows `i0..i0 + mr` of `x` hold `k`
+                        // values, read from `kc0` on for `kl`; panels `p` (and `p + 1` when
+                        // `cols > 16`) hold `kl × 16` values; the destination is rows
+                        // `i0..i0 + mr`, columns `j0 + 16p..` (`cols` of them) of the `t × n`
+                        // output, this task's.
+                        unsafe {
+                            tile(
+                                mr,
+                                x.as_ptr().add(i0 * k + kc0),
+                                k,
+                                packed.as_ptr().add(p * 16 * kl),
+                                kl,
+                                out.col(i0 * n + j0 + p * 16),
+                                n,
+                                cols,
+                                first,
+                            )
+                        }
+                    }
+                }
+            }
+        });
+    });
+}
+
+/// `src` widened into `dst`, in a build for AVX-512 (16 values at a time).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn widen_avx512<T: Row>(src: &[T], dst: &mut [f32]) {
+    for (d, v) in dst.iter_mut().zip(src) {
+        *d = v.widen();
+    }
+}
+
+/// `rows` (≤ 16) rows of `kl` f32 values, `stride` apart in `src`, transposed into `panel`
+/// (`panel[kk][16]`, zero past the last row): one gather per value of `k`.
+///
+/// # Safety
+/// The CPU has AVX-512F; `src` holds `(rows − 1)·stride + kl` values, `panel` `16·kl`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack(src: &[f32], stride: usize, rows: usize, kl: usize, panel: &mut [f32]) {
+    use std::arch::x86_64::*;
+    debug_assert!((1..=16).contains(&rows) && src.len() >= (rows - 1) * stride + kl);
+    debug_assert!(panel.len() >= 16 * kl);
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(stride as i32),
+    );
+    let m: __mmask16 = if rows == 16 { 0xFFFF } else { (1 << rows) - 1 };
+    for kk in 0..kl {
+        let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m, idx, src.as_ptr().add(kk));
+        _mm512_storeu_ps(panel.as_mut_ptr().add(16 * kk), v);
+    }
+}
+
+/// One tile: `mr` (1..=[`MR`]) rows of `X` by `cols` (1..=32) columns.
+///
+/// # Safety
+/// As [`kernel`]'s.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    mr: usize,
+    x: *const f32,
+    ldx: usize,
+    a: *const f32,
+    kl: usize,
+    o: *mut f32,
+    ldo: usize,
+    cols: usize,
+    first: bool,
+) {
+    macro_rules! go {
+        ($($m:literal)*) => {
+            match (mr, cols > 16) {
+                $(($m, true) => kernel::<$m, true>(x, ldx, a, kl, o, ldo, cols, first),
+                  ($m, false) => kernel::<$m, false>(x, ldx, a, kl, o, ldo, cols, first),)*
+                _ => unreachable!("tile of {mr} rows"),
+            }
+        };
+    }
+    go!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+/// `M` rows of `X` (row stride `ldx`, `kl` values from `x`) against one or (`TWO`) two packed
+/// panels (`a`, and `a + 16·kl`), into `M` rows of the output (row stride `ldo`) at `o`: `cols`
+/// columns stored (masked), added to what is there unless `first`.
+///
+/// # Safety
+/// The CPU has AVX-512F; the pointers hold what is described above.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel<const M: usize, const TWO: bool>(
+    x: *const f32,
+    ldx: usize,
+    a: *const f32,
+    kl: usize,
+    o: *mut f32,
+    ldo: usize,
+    cols: usize,
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut c0 = [_mm512_setzero_ps(); M];
+    let mut c1 = [_mm512_setzero_ps(); M];
+    let a1 = a.add(16 * kl);
+    for kk in 0..kl {
+        let w0 = _mm512_loadu_ps(a.add(16 * kk));
+        let w1 = if TWO {
+            _mm512_loadu_ps(a1.add(16 * kk))
+        } else {
+            w0
+        };
+        for r in 0..M {
+            let xv = _mm512_set1_ps(*x.add(r * ldx + kk));
+            c0[r] = _mm512_fmadd_ps(xv, w0, c0[r]);
+            if TWO {
+                c1[r] = _mm512_fmadd_ps(xv, w1, c1[r]);
+            }
+        }
+    }
+    let m0: __mmask16 = if cols >= 16 { 0xFFFF } else { (1 << cols) - 1 };
+    let m1: __mmask16 = if cols >= 32 {
+        0xFFFF
+    } else {
+        (1u32 << cols.saturating_sub(16)) as u16 - 1
+    };
+    for r in 0..M {
+        let p = o.add(r * ldo);
+        let mut v0 = c0[r];
+        if !first {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, p));
+        }
+        _mm512_mask_storeu_ps(p, m0, v0);
+        if TWO {
+            let p = p.add(16);
+            let mut v1 = c1[r];
+            if !first {
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, p));
+            }
+            _mm512_mask_storeu_ps(p, m1, v1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
 
-    /// Against candle's f32 matmul of the same (widened) values, for every weight dtype, shapes
-    /// that leave a partial block, and one row.
+    /// Against candle's f32 matmul of the same (widened) values, for every weight dtype, on both
+    /// kernels (the AVX-512 one where the CPU has it), with shapes that leave partial tiles,
+    /// panels and blocks, one row, and `k` over several chunks.
     #[test]
     fn matches_the_f32_product_of_the_widened_weights() {
         let dev = Device::Cpu;
         for dtype in [DType::F32, DType::BF16, DType::F16] {
-            for (t, n, k) in [(1, 70, 33), (7, 64, 96), (19, 200, 130)] {
+            for (t, n, k) in [(1, 70, 33), (7, 64, 96), (19, 200, 130), (15, 40, 1100)] {
                 let w = Tensor::randn(0f32, 1.0, (n, k), &dev)
                     .unwrap()
                     .to_dtype(dtype)
@@ -139,13 +382,15 @@ mod tests {
                     .to_vec1::<f32>()
                     .unwrap();
                 let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                let got = matmul_f32(&xv, t, &w).unwrap().expect("applies");
-                assert_eq!(got.len(), t * n);
-                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (g - e).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + e.abs()),
-                        "{dtype:?} {t}x{n}x{k} [{i}]: {g} vs {e}"
-                    );
+                for wide in [false, avx512()] {
+                    let got = matmul_on(&xv, t, &w, wide).unwrap().expect("applies");
+                    assert_eq!(got.len(), t * n);
+                    for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (g - e).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + e.abs()),
+                            "{dtype:?} {t}x{n}x{k} [{i}], AVX-512 {wide}: {g} vs {e}"
+                        );
+                    }
                 }
             }
         }
