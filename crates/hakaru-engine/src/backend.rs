@@ -369,7 +369,7 @@ impl Backend for CandleBackend {
             },
             weight_bytes_per_token: self.opened.loaded.transformer.weight_bytes_per_token(),
             kv_bytes_per_position: self.opened.loaded.transformer.kv_bytes_per_token(1),
-            kernels: self.opened.loaded.transformer.quant_kernels(),
+            kernels: self.opened.loaded.transformer.kernels(),
         }
     }
 
@@ -559,8 +559,10 @@ mod tests {
             .any(|f| f.name == "model.safetensors" && f.sha256.len() == 64));
         assert_eq!(d.tokenizer_sha256.as_deref().map(str::len), Some(64));
         assert!(d.chat_template_sha256.is_some());
-        // f32 weights: no quantized kernels to name.
-        assert_eq!(d.kernels, None);
+        // f32 weights: the dense prefill kernel is named.
+        let k = d.kernels.expect("an f32 model on the CPU");
+        let path = k.split(',').next().unwrap();
+        assert!(["dense-avx512", "dense-gemm"].contains(&path), "{k}");
     }
 
     /// A quantized model on the CPU names the kernels its projections run on.

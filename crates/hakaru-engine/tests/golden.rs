@@ -357,7 +357,8 @@ fn gguf_q8_0_is_close_to_f32() {
 /// own safetensors weights (1-D tensors stay F32, as the converter keeps them), with the metadata
 /// of the same model's Q8_0 fixture. The projections stay in the file's dtype against f32
 /// activations: F32 must give the f32 result, F16 and BF16 within the bounds their rounding of the
-/// weights allows (the f16 and bf16 bounds above, which also cover rounded activations).
+/// weights allows (the f16 and bf16 bounds above, which also cover rounded activations, so
+/// prefill is held to the decoding step's result besides).
 #[test]
 fn unquantized_gguf_files_match_transformers() {
     use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
@@ -455,6 +456,15 @@ fn unquantized_gguf_files_match_transformers() {
             assert!(
                 d <= bound,
                 "{name} {qtype:?} GGUF token by token: {d} (bound {bound})"
+            );
+            // Prefill and decoding both multiply f32 activations by the widened weights, so
+            // they agree far more closely than the bounds above: rounding the activations to
+            // the weights' dtype in either would show here.
+            let d = max_abs_diff(&all_logits(&m, &ids), &steps);
+            eprintln!("{name} {qtype:?} GGUF prefill vs token by token: {d:.6}");
+            assert!(
+                d <= 1e-3,
+                "{name} {qtype:?} GGUF prefill vs token by token: {d}"
             );
         }
     }

@@ -273,10 +273,11 @@ pub struct DeviceInfo {
     pub cuda_version: Option<String>,
     /// CPU threads used.
     pub threads: Option<usize>,
-    /// The CPU kernels the quantized projections ran on: hakaru's `avx512-vnni+gfni`,
-    /// `avx512-vnni` or `avx2`, or `candle`, followed by `, HAKARU_QUANT_KERNELS=…` when that
-    /// was set. Absent without quantized weights, on a GPU, and in records written before it
-    /// was recorded.
+    /// The CPU kernels the projections ran on: for quantized weights hakaru's
+    /// `avx512-vnni+gfni`, `avx512-vnni` or `avx2`, or `candle`; for unquantized ones (f32,
+    /// bf16, f16) the prefill kernel, hakaru's `dense-avx512` or the gemm crate's
+    /// `dense-gemm`; followed by `, HAKARU_QUANT_KERNELS=…` when that was set. Absent on a GPU
+    /// and in records written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernels: Option<String>,
 }

@@ -59,7 +59,7 @@ fn matmul_on(x: &[f32], t: usize, w: &Tensor, wide: bool) -> Result<Option<Vec<f
         return Ok(None);
     }
     let (n, k) = w.dims2()?;
-    if x.len() != t * k {
+    if k == 0 || x.len() != t * k {
         return Ok(None);
     }
     let (ws, wl) = w.storage_and_layout();
@@ -129,6 +129,20 @@ fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out, wide: bool) 
     });
 }
 
+/// The kernel prefill of unquantized weights runs on in this process, as provenance records it
+/// (`dense-avx512` or `dense-gemm`, with `, HAKARU_QUANT_KERNELS=…` when that is set).
+pub fn kernels_label() -> String {
+    let path = if avx512() {
+        "dense-avx512"
+    } else {
+        "dense-gemm"
+    };
+    match std::env::var("HAKARU_QUANT_KERNELS") {
+        Ok(v) => format!("{path}, HAKARU_QUANT_KERNELS={v}"),
+        Err(_) => path.to_string(),
+    }
+}
+
 /// Whether the AVX-512 kernel below runs here (`HAKARU_QUANT_KERNELS=avx2` switches it off
 /// with the quantized ones, for comparisons).
 fn avx512() -> bool {
@@ -146,19 +160,21 @@ fn avx512() -> bool {
 /// Values of `k` per packed chunk: a block's chunk (`BLOCK × KC` f32, 128 KiB) stays in the
 /// core's second-level cache while every row of `X` meets it (256 and 128 were a few percent
 /// slower on Qwen2.5-0.5B's shapes).
+#[cfg(target_arch = "x86_64")]
 const KC: usize = 512;
 
 /// Rows of `X` per tile of the AVX-512 kernel: 14 rows × 32 columns are 28 accumulators, with
 /// the two panels' values and the broadcast 31 of the 32 vector registers.
+#[cfg(target_arch = "x86_64")]
 const MR: usize = 14;
 
 /// [`blocks`] on AVX-512. Why not the gemm crate here: its AVX-512 kernels are built only with
 /// a nightly compiler, and its AVX2/FMA one reaches well under half of what this CPU's two
 /// 512-bit multiply-add ports do (benches/README.md, "Unquantized GGUF files").
 ///
-/// Each task packs its block of `W` one chunk of [`KC`] values at a time into panels of 16 rows,
-/// transposed (`panel[kk][16]`: the 16 rows' value `kk` side by side, widened, zero past the
-/// block's last row; [`pack`]), then runs [`kernel`] over tiles of [`MR`] rows of `X` by two
+/// Each task widens its block of `W` into a per-thread buffer, packs it one chunk of [`KC`]
+/// values at a time into panels of 16 rows, transposed (`panel[kk][16]`: the 16 rows' value
+/// `kk` side by side, zero past the block's last row; [`pack`]), then runs [`kernel`] over tiles of [`MR`] rows of `X` by two
 /// panels (32 columns): per value of `k`, two loads of the panels, one broadcast per row of `X`
 /// and 28 multiply-adds, all accumulated in registers and added to the output after the first
 /// chunk. `X` is read in place (packing it too, so that the broadcasts read one stream, made
@@ -172,34 +188,28 @@ fn blocks_avx512<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
         let panels = nb.div_ceil(16);
         WIDE.with(|buf| {
             let mut buf = buf.borrow_mut();
-            // The packed panels, then (for 16-bit weights) 16 rows' chunk widened.
-            let widened = if T::as_f32(&w[..0]).is_some() {
-                0
-            } else {
-                16 * KC
-            };
-            buf.resize(panels * 16 * KC + widened, 0.0);
-            let (packed, rows16) = buf.split_at_mut(panels * 16 * KC);
+            // The block widened (one forward pass over its bytes, which lie together, so the
+            // memory streams them: packing from the weight itself, 16 rows at a time, stalled
+            // on each row's first bytes), then its packed panels.
+            buf.resize(nb * k + panels * 16 * KC, 0.0);
+            let (block, packed) = buf.split_at_mut(nb * k);
+            // SAFETY: the CPU has AVX-512F (the caller checked).
+            unsafe { widen_avx512(&w[j0 * k..(j0 + nb) * k], block) };
             for kc0 in (0..k).step_by(KC) {
                 let kl = KC.min(k - kc0);
                 for p in 0..panels {
-                    let first_row = j0 + p * 16;
                     let rows = (nb - p * 16).min(16);
-                    // The panel's rows from `kc0` on, as f32 values `stride` apart.
-                    let (src, stride): (&[f32], usize) = match T::as_f32(w) {
-                        Some(f) => (&f[first_row * k + kc0..], k),
-                        None => {
-                            for r in 0..rows {
-                                let row = &w[(first_row + r) * k + kc0..][..kl];
-                                // SAFETY: the CPU has AVX-512F (the caller checked).
-                                unsafe { widen_avx512(row, &mut rows16[r * kl..][..kl]) };
-                            }
-                            (&rows16[..], kl)
-                        }
+                    // SAFETY: the CPU has AVX-512F; the block holds the panel's `rows` rows
+                    // (`k` values apart) from value `kc0` on for `kl`, and the panel `16 × kl`.
+                    unsafe {
+                        pack(
+                            &block[p * 16 * k + kc0..],
+                            k,
+                            rows,
+                            kl,
+                            &mut packed[p * 16 * kl..][..16 * kl],
+                        )
                     };
-                    // SAFETY: the CPU has AVX-512F; `src` holds `rows` rows of `kl` values
-                    // `stride` apart, and the panel `16 × kl` values.
-                    unsafe { pack(src, stride, rows, kl, &mut packed[p * 16 * kl..][..16 * kl]) };
                 }
                 let first = kc0 == 0;
                 for i0 in (0..t).step_by(MR) {

@@ -129,8 +129,8 @@ impl Linear {
 }
 
 /// `x Wᵀ` for several rows of `x` and an unquantized `w`: on the CPU in f32 whatever the two
-/// dtypes ([`matmul`]), elsewhere candle's matmul in `w`'s dtype (a GGUF file's f16 weights meet
-/// an f32 model's activations). The result has `x`'s dtype.
+/// dtypes ([`matmul`]; a GGUF file's f16 weights meet an f32 model's activations), elsewhere
+/// candle's matmul (in `w`'s dtype should the two differ). The result has `x`'s dtype.
 fn dense_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() && x.rank() == 2 {
         let t = x.dim(0)?;
@@ -358,9 +358,10 @@ impl Transformer {
             .chain([&self.lm_head])
     }
 
-    /// The kernels this model's quantized projections run on ([`quant::kernels_label`]), for
-    /// provenance; `None` when it has no quantized weights or runs on a GPU.
-    pub fn quant_kernels(&self) -> Option<String> {
+    /// The kernels this model's projections run on, for provenance: the quantized ones'
+    /// ([`quant::kernels_label`]) when it has quantized weights, else the unquantized ones'
+    /// prefill kernel ([`matmul::kernels_label`]); `None` on a GPU.
+    pub fn kernels(&self) -> Option<String> {
         if !self.device.is_cpu() {
             return None;
         }
@@ -372,7 +373,10 @@ impl Transformer {
                 Linear::Dense { .. } => {}
             }
         }
-        (packed || candle).then(|| quant::kernels_label(packed))
+        Some(match packed || candle {
+            true => quant::kernels_label(packed),
+            false => matmul::kernels_label(),
+        })
     }
 
     /// Bytes of KV cache one decoded token reads at `depth` tokens of context.

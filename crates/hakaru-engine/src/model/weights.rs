@@ -216,7 +216,7 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     Some(format!("blk.{layer}.{mapped}"))
 }
 
-/// Tensors from a GGUF file, kept quantized.
+/// Tensors from a GGUF file, kept quantized (unquantized ones dense, in their dtype on the CPU).
 pub struct GgufSource {
     path: PathBuf,
     content: gguf_file::Content,
@@ -269,9 +269,10 @@ impl GgufSource {
     /// The weight `name` as a dense tensor in its stored dtype when the file holds it unquantized
     /// (F32, F16, BF16); `None` for a quantized one.
     ///
-    /// Kept in its dtype rather than dequantized to f32 as candle's `QMatMul` does: an f16 file's
-    /// projections then read half the bytes and run on the dense decoding step
-    /// ([`super::matvec`]), which widens each row as it reads it.
+    /// On the CPU kept in its dtype rather than dequantized to f32 as candle's `QMatMul` does: an
+    /// f16 file's projections then read half the bytes and run on the dense decoding step
+    /// ([`super::matvec`]) and prefill ([`super::matmul`]), which widen the weights as they read
+    /// them. Elsewhere widened to f32 at load, as before.
     fn unquantized(&mut self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
         let dtype = match self.content.tensor_infos.get(name).map(|i| i.ggml_dtype) {
             Some(GgmlDType::F32) => DType::F32,
@@ -285,7 +286,12 @@ impl GgufSource {
             .map_err(|e| Error::file(&self.path, format!("tensor `{name}`: {e}")))?;
         let t = Tensor::from_raw_buffer(&q.data()?, dtype, q.shape().dims(), &Device::Cpu)?;
         check_shape(&t, shape, name, &self.path)?;
-        Ok(Some(t.to_device(&self.device)?))
+        if !self.device.is_cpu() {
+            // A GPU computes these in the model's dtype (f32), as `QMatMul` did: rounding the
+            // activations to f16 could overflow.
+            return Ok(Some(t.to_dtype(DType::F32)?.to_device(&self.device)?));
+        }
+        Ok(Some(t))
     }
 
     fn dense(&mut self, gguf: &str, dim: usize) -> Result<Tensor> {
