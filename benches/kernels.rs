@@ -4,7 +4,7 @@
 //! 896-wide gate projection for the 32-value formats, the 4864-wide down projection for K-quants.
 //! The 32-value formats run one row on the file's layout and on the regrouped one (what a model
 //! loaded with these kernels uses); `from memory` runs them, and f32 and bf16 weights through
-//! `matvec`, on matrices over 1 GB.
+//! `matvec`, on matrices over 1 GB; `dense prefill` runs unquantized weights against 512 rows.
 //! Run with `cargo bench -p hakaru-benches --bench kernels`.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hakaru_engine::model::matvec::matvec;
 use hakaru_engine::model::quant::{kernels_available, QKind, QWeight};
+use hakaru_engine::model::Linear;
 
 fn weights(dt: GgmlDType, rows: usize, cols: usize) -> QTensor {
     let vals: Vec<f32> = (0..rows * cols)
@@ -128,5 +129,54 @@ fn from_memory(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, from_memory);
+/// Prefill of unquantized weights: 512 rows of f32 activations against Qwen2.5-0.5B's gate
+/// projection (4864 × 896) in f32, bf16 and f16, through `Linear::forward` as a model runs it
+/// (hakaru's `model::matmul`: an AVX-512 tile where the CPU has one, else the gemm crate's f32
+/// kernel on widened blocks; `HAKARU_QUANT_KERNELS=avx2` picks the latter), beside candle's
+/// matmul in the weights' dtype. Throughput counts floating-point operations (two a
+/// multiply-add).
+fn dense_prefill(c: &mut Criterion) {
+    let (t, n, k) = (512, 4864, 896);
+    let mut g = c.benchmark_group(format!("dense prefill {t}x{n}x{k}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((2 * t * n * k) as u64));
+    let x = Tensor::from_vec(
+        (0..t * k)
+            .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
+            .collect::<Vec<f32>>(),
+        (t, k),
+        &Device::Cpu,
+    )
+    .unwrap();
+    for (name, dtype) in [
+        ("f32", DType::F32),
+        ("bf16", DType::BF16),
+        ("f16", DType::F16),
+    ] {
+        let w = Tensor::from_vec(
+            (0..n * k)
+                .map(|i| ((i % 2001) as f32 - 1000.0) / 20000.0)
+                .collect::<Vec<f32>>(),
+            (n, k),
+            &Device::Cpu,
+        )
+        .and_then(|t| t.to_dtype(dtype))
+        .unwrap();
+        let l = Linear::Dense {
+            w: w.clone(),
+            b: None,
+        };
+        g.bench_function(format!("{name} hakaru"), |b| {
+            b.iter(|| l.forward(&x).unwrap())
+        });
+        let xd = x.to_dtype(dtype).unwrap();
+        let wt = w.t().unwrap();
+        g.bench_function(format!("{name} candle"), |b| {
+            b.iter(|| xd.matmul(&wt).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels, from_memory, dense_prefill);
 criterion_main!(benches);

@@ -257,19 +257,33 @@ impl Attention {
         let n_rep = h / kvh;
         let q = q.reshape((1, kvh, n_rep * t, d))?;
         let scale = 1.0 / (d as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let scores = (rounded_matmul(&q, &k.t()?)? * scale)?;
         let mut scores = scores.to_dtype(DType::F32)?;
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
-        let out = probs.matmul(&v)?; // (1, kvh, n_rep·t, d)
+        let out = rounded_matmul(&probs, &v)?; // (1, kvh, n_rep·t, d)
         let out = out
             .reshape((h, t, d))?
             .transpose(0, 1)?
             .reshape((t, h * d))?;
         self.o.forward(&out)
     }
+}
+
+/// `a · b` as transformers' CPU matmul computes it in bf16 or f16: the product of the values
+/// accumulated in f32, rounded once to the dtype. On the CPU the operands are widened to f32 for
+/// candle's f32 matmul: its 16-bit matmuls were several times slower (a bf16 model's attention
+/// over 512 tokens took a sixth of its prefill; benches/README.md).
+fn rounded_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let dtype = a.dtype();
+    if !a.device().is_cpu() || !matches!(dtype, DType::BF16 | DType::F16) {
+        return Ok(a.matmul(b)?);
+    }
+    Ok(a.to_dtype(DType::F32)?
+        .matmul(&b.to_dtype(DType::F32)?)?
+        .to_dtype(dtype)?)
 }
 
 /// Additive mask for `t` new queries at positions `offset..offset+t` against `s` keys, repeated
