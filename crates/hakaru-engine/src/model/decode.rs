@@ -214,73 +214,83 @@ unsafe fn dot4_avx2(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
     out
 }
 
-/// One head's attention: `qh` against `len` cached positions, the keys at `k.0[k.1 + s·k.2..]`
-/// and the values at `v.0[v.1 + s·v.2..]`, into `o`. The arithmetic is written out in a fixed
-/// order (eight partial sums per dot product, the values added position by position), so the
-/// compiled code's vector width does not change the result.
+/// The attention of `q`'s heads (`q.len() / d` of them, sharing one KV head): each against
+/// `len` cached positions, the keys at `k.0[k.1 + s·k.2..]` and the values at
+/// `v.0[v.1 + s·v.2..]`, into `o` (`d` values a head). The arithmetic is written out in a
+/// fixed order (eight partial sums per dot product, the values added position by position), so
+/// the compiled code's vector width does not change the result, nor does the number of heads
+/// taken together: they only share each key's and value's reading (from memory once, then
+/// from the first-level cache for the others), a head's own sums being those it has alone.
 #[inline(always)]
 fn attend_head<const AVX2: bool>(
-    qh: &[f32],
+    q: &[f32],
+    d: usize,
     (kd, k0, ks): (&[f32], usize, usize),
     (vd, v0, vs): (&[f32], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
-    let d = qh.len();
+    let n = q.len() / d;
     let key = |s: usize| &kd[k0 + s * ks..][..d];
-    let mut p = vec![0f32; len];
-    let mut quads = p.chunks_exact_mut(4);
-    for (j, ps) in quads.by_ref().enumerate() {
-        let s = 4 * j;
+    let mut p = vec![0f32; n * len];
+    let done = len / 4 * 4;
+    for s in (0..done).step_by(4) {
         let keys = [key(s), key(s + 1), key(s + 2), key(s + 3)];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `AVX2` is set only by `attend_head_avx2`, which runs where the CPU has it.
-        let dots = if AVX2 {
-            unsafe { dot4_avx2(keys, qh) }
-        } else {
-            dot4_f32(keys, qh)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let dots = dot4_f32(keys, qh);
-        for (pi, dot) in ps.iter_mut().zip(dots) {
-            *pi = dot * scale;
+        for (qh, ph) in q.chunks_exact(d).zip(p.chunks_exact_mut(len)) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `AVX2` is set only by `attend_head_avx2`, which runs where the CPU has it.
+            let dots = if AVX2 {
+                unsafe { dot4_avx2(keys, qh) }
+            } else {
+                dot4_f32(keys, qh)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let dots = dot4_f32(keys, qh);
+            for (pi, dot) in ph[s..s + 4].iter_mut().zip(dots) {
+                *pi = dot * scale;
+            }
         }
     }
-    let done = len / 4 * 4;
-    for (j, pi) in quads.into_remainder().iter_mut().enumerate() {
-        *pi = dot_f32(key(done + j), qh) * scale;
+    for s in done..len {
+        for (qh, ph) in q.chunks_exact(d).zip(p.chunks_exact_mut(len)) {
+            ph[s] = dot_f32(key(s), qh) * scale;
+        }
     }
-    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for x in p.iter_mut() {
-        *x = exp_f32(*x - max);
-    }
-    let sum: f32 = p.iter().sum();
-    for x in p.iter_mut() {
-        *x /= sum;
+    for ph in p.chunks_exact_mut(len) {
+        let max = ph.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for x in ph.iter_mut() {
+            *x = exp_f32(*x - max);
+        }
+        let sum: f32 = ph.iter().sum();
+        for x in ph.iter_mut() {
+            *x /= sum;
+        }
     }
     o.fill(0.0);
     let val = |s: usize| &vd[v0 + s * vs..][..d];
-    // Four positions per pass over `o`, each value still taking the four additions in order.
-    let mut quads = p.chunks_exact(4);
-    for (j, ps) in quads.by_ref().enumerate() {
-        let s = 4 * j;
-        let v = (
-            val(s).iter().zip(val(s + 1)),
-            val(s + 2).iter().zip(val(s + 3)),
-        );
-        for (oi, ((a, b), (c, e))) in o.iter_mut().zip(v.0.zip(v.1)) {
-            let mut t = *oi;
-            t += ps[0] * a;
-            t += ps[1] * b;
-            t += ps[2] * c;
-            t += ps[3] * e;
-            *oi = t;
+    // Four positions per pass over a head's output, each value still taking the four additions
+    // in order.
+    for s in (0..done).step_by(4) {
+        let rows = [val(s), val(s + 1), val(s + 2), val(s + 3)];
+        for (oh, ph) in o.chunks_exact_mut(d).zip(p.chunks_exact(len)) {
+            let ps = &ph[s..s + 4];
+            let v = (rows[0].iter().zip(rows[1]), rows[2].iter().zip(rows[3]));
+            for (oi, ((a, b), (c, e))) in oh.iter_mut().zip(v.0.zip(v.1)) {
+                let mut t = *oi;
+                t += ps[0] * a;
+                t += ps[1] * b;
+                t += ps[2] * c;
+                t += ps[3] * e;
+                *oi = t;
+            }
         }
     }
-    for (j, &ps) in quads.remainder().iter().enumerate() {
-        for (oi, vi) in o.iter_mut().zip(val(done + j)) {
-            *oi += ps * vi;
+    for s in done..len {
+        for (oh, ph) in o.chunks_exact_mut(d).zip(p.chunks_exact(len)) {
+            for (oi, vi) in oh.iter_mut().zip(val(s)) {
+                *oi += ph[s] * vi;
+            }
         }
     }
 }
@@ -290,14 +300,15 @@ fn attend_head<const AVX2: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_head_avx2(
-    qh: &[f32],
+    q: &[f32],
+    d: usize,
     k: (&[f32], usize, usize),
     v: (&[f32], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
-    attend_head::<true>(qh, k, v, len, scale, o)
+    attend_head::<true>(q, d, k, v, len, scale, o)
 }
 
 /// Attention of one query position: `q` holds `n_head × d` values, `k` and `v` are the cached
@@ -377,43 +388,83 @@ struct Heads<'a> {
 
 impl Heads<'_> {
     /// Every head into its `d` values of `out`, with `fast` (an AVX2 build) where the CPU has
-    /// AVX2 and FMA, else `portable`; split over the barrier pool when `parallel` (its threads
-    /// are spinning between the projections, while rayon's would have to be woken and share
-    /// the cores with the spinners).
+    /// AVX2 and FMA, else `portable`. The query heads sharing a KV head go together (they share
+    /// its reading), split into as many parts as the threads need; the parts run on the barrier
+    /// pool when `parallel` (its threads are spinning between the projections, while rayon's
+    /// would have to be woken and share the cores with the spinners).
     fn run<T: Sync>(&self, out: &mut [f32], kd: &[T], vd: &[T], fast: Head<T>, portable: Head<T>) {
         let head = if avx2() { fast } else { portable };
         let d = self.d;
-        let one = |hh: usize, o: &mut [f32]| {
-            let g = hh / self.n_rep;
+        let n_head = self.q.len() / d;
+        let groups = n_head / self.n_rep;
+        let parts = match self.parallel {
+            true => rayon::current_num_threads()
+                .div_ceil(groups)
+                .clamp(1, self.n_rep),
+            false => 1,
+        };
+        // Task `t`: group `t / parts`, its heads `first..last`.
+        let heads_of = |t: usize| {
+            let (g, p) = (t / parts, t % parts);
+            let first = g * self.n_rep + p * self.n_rep / parts;
+            (g, first, g * self.n_rep + (p + 1) * self.n_rep / parts)
+        };
+        let one = |t: usize, o: &mut [f32]| {
+            let (g, first, last) = heads_of(t);
             let k = (kd, self.k.0 + g * self.k.1, self.k.2);
             let v = (vd, self.v.0 + g * self.v.1, self.v.2);
-            let qh = &self.q[hh * d..(hh + 1) * d];
+            let q = &self.q[first * d..last * d];
             // SAFETY: `fast` (an AVX2 build) is taken only where the CPU has AVX2 and FMA.
-            unsafe { head(qh, k, v, self.len, self.scale, o) }
+            unsafe { head(q, d, k, v, self.len, self.scale, o) }
         };
+        let mut outs: Vec<&mut [f32]> = Vec::with_capacity(groups * parts);
+        let mut rest = out;
+        for t in 0..groups * parts {
+            let (_, first, last) = heads_of(t);
+            let (o, r) = rest.split_at_mut((last - first) * d);
+            outs.push(o);
+            rest = r;
+        }
         if self.parallel {
-            let heads: Vec<Mutex<&mut [f32]>> = out.chunks_mut(d).map(Mutex::new).collect();
-            one_row_tasks(heads.len(), |hh| {
-                one(hh, &mut heads[hh].lock().unwrap_or_else(|e| e.into_inner()));
+            let outs: Vec<Mutex<&mut [f32]>> = outs.into_iter().map(Mutex::new).collect();
+            one_row_tasks(outs.len(), |t| {
+                one(t, &mut outs[t].lock().unwrap_or_else(|e| e.into_inner()));
             });
         } else {
-            for (hh, o) in out.chunks_mut(d).enumerate() {
-                one(hh, o);
+            for (t, o) in outs.into_iter().enumerate() {
+                one(t, o);
             }
         }
     }
 }
 
-/// One head's attention: the query, the keys and values (data, first offset, stride per
-/// position), the number of positions, the scale, the output.
+/// The attention of heads sharing one KV head: their queries, the head size, the keys and
+/// values (data, first offset, stride per position), the number of positions, the scale, the
+/// outputs.
 type Head<T> =
-    unsafe fn(&[f32], (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
+    unsafe fn(&[f32], usize, (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
 
 /// One head's attention over a bf16 or f16 cache (a model of that dtype), as [`attend_head`]
 /// computes it: the keys and values widened to f32 as they are read, eight partial sums per
 /// score.
 #[inline(always)]
 fn attend_head_half<T: Row>(
+    q: &[f32],
+    d: usize,
+    k: (&[T], usize, usize),
+    v: (&[T], usize, usize),
+    len: usize,
+    scale: f32,
+    o: &mut [f32],
+) {
+    for (qh, oh) in q.chunks_exact(d).zip(o.chunks_exact_mut(d)) {
+        attend_one_half(qh, k, v, len, scale, oh);
+    }
+}
+
+/// One head of [`attend_head_half`].
+#[inline(always)]
+fn attend_one_half<T: Row>(
     qh: &[f32],
     (kd, k0, ks): (&[T], usize, usize),
     (vd, v0, vs): (&[T], usize, usize),
@@ -460,14 +511,15 @@ fn attend_head_half<T: Row>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_head_half_avx2<T: Row>(
-    qh: &[f32],
+    q: &[f32],
+    d: usize,
     k: (&[T], usize, usize),
     v: (&[T], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
-    attend_head_half(qh, k, v, len, scale, o)
+    attend_head_half(q, d, k, v, len, scale, o)
 }
 
 impl Transformer {
@@ -792,6 +844,29 @@ mod tests {
 
     /// One head's attention compiled for AVX2 gives the portable build's result bit for bit,
     /// at lengths with and without a remainder past the groups of four positions.
+    /// Query heads sharing a KV head computed together give each head's result alone.
+    #[test]
+    fn heads_together_are_heads_alone() {
+        let d = 64;
+        for (n, len) in [(7, 130), (2, 5), (3, 1)] {
+            let q = values(n * d, 1);
+            let (k, v) = (values(len * d, 2), values(len * d, 3));
+            let mut together = vec![0f32; n * d];
+            super::attend_head::<false>(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut together);
+            let mut alone = vec![0f32; n * d];
+            for (qh, oh) in q.chunks(d).zip(alone.chunks_mut(d)) {
+                super::attend_head::<false>(qh, d, (&k, 0, d), (&v, 0, d), len, 0.125, oh);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&together), bits(&alone), "{n} heads, len {len}");
+            // Each head is its own: the last differs from the first (with one position,
+            // every head's output is that position's value).
+            if len > 1 {
+                assert_ne!(bits(&together[..d]), bits(&together[(n - 1) * d..]));
+            }
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn attention_head_is_the_same_on_avx2() {
@@ -803,9 +878,9 @@ mod tests {
             let q = values(d, 1);
             let (k, v) = (values(len * d, 2), values(len * d, 3));
             let (mut a, mut b) = (vec![0f32; d], vec![0f32; d]);
-            super::attend_head::<false>(&q, (&k, 0, d), (&v, 0, d), len, 0.125, &mut a);
+            super::attend_head::<false>(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut a);
             // SAFETY: the CPU has the features just checked.
-            unsafe { super::attend_head_avx2(&q, (&k, 0, d), (&v, 0, d), len, 0.125, &mut b) };
+            unsafe { super::attend_head_avx2(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut b) };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&a), bits(&b), "len {len}");
             assert!(a.iter().any(|x| *x != 0.0));
