@@ -216,27 +216,56 @@ unsafe fn dot4_avx2(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
 
 /// The attention of `q`'s heads (`q.len() / d` of them, sharing one KV head): each against
 /// `len` cached positions, the keys at `k.0[k.1 + s·k.2..]` and the values at
-/// `v.0[v.1 + s·v.2..]`, into `o` (`d` values a head). The arithmetic is written out in a
-/// fixed order (eight partial sums per dot product, the values added position by position), so
-/// the compiled code's vector width does not change the result, nor does the number of heads
-/// taken together: they only share each key's and value's reading (from memory once, then
-/// from the first-level cache for the others), a head's own sums being those it has alone.
+/// `v.0[v.1 + s·v.2..]`, into `o` (`d` values a head). A bf16 or f16 cache (a model of that
+/// dtype) is widened to f32 four positions at a time. The arithmetic is written out in a fixed
+/// order (eight partial sums per dot product, the values added position by position), so the
+/// compiled code's vector width does not change the result, nor does the number of heads taken
+/// together: they only share each key's and value's reading (from memory once, then from the
+/// first-level cache for the others), a head's own sums being those it has alone.
 #[inline(always)]
-fn attend_head<const AVX2: bool>(
+fn attend_head<T: Row, const AVX2: bool>(
     q: &[f32],
     d: usize,
-    (kd, k0, ks): (&[f32], usize, usize),
-    (vd, v0, vs): (&[f32], usize, usize),
+    (kd, k0, ks): (&[T], usize, usize),
+    (vd, v0, vs): (&[T], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
     let n = q.len() / d;
-    let key = |s: usize| &kd[k0 + s * ks..][..d];
+    let mut wide = match T::as_f32(kd) {
+        Some(_) => Vec::new(),
+        None => vec![0f32; 4 * d],
+    };
+    // Positions `s..s + m` of `data` from `first` (`stride` apart), as f32 rows.
+    fn rows<'a, T: Row>(
+        (data, first, stride): (&'a [T], usize, usize),
+        s: usize,
+        m: usize,
+        d: usize,
+        wide: &'a mut [f32],
+    ) -> [&'a [f32]; 4] {
+        let row = |j: usize| &data[first + (s + j) * stride..][..d];
+        match T::as_f32(data) {
+            Some(f) => std::array::from_fn(|j| {
+                let at = first + (s + j.min(m - 1)) * stride;
+                &f[at..at + d]
+            }),
+            None => {
+                for (j, w) in wide.chunks_exact_mut(d).take(m).enumerate() {
+                    for (wi, v) in w.iter_mut().zip(row(j)) {
+                        *wi = v.widen();
+                    }
+                }
+                let wide = &*wide;
+                std::array::from_fn(|j| &wide[j.min(m - 1) * d..][..d])
+            }
+        }
+    }
     let mut p = vec![0f32; n * len];
     let done = len / 4 * 4;
     for s in (0..done).step_by(4) {
-        let keys = [key(s), key(s + 1), key(s + 2), key(s + 3)];
+        let keys = rows((kd, k0, ks), s, 4, d, &mut wide);
         for (qh, ph) in q.chunks_exact(d).zip(p.chunks_exact_mut(len)) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `AVX2` is set only by `attend_head_avx2`, which runs where the CPU has it.
@@ -253,8 +282,9 @@ fn attend_head<const AVX2: bool>(
         }
     }
     for s in done..len {
+        let key = rows((kd, k0, ks), s, 1, d, &mut wide)[0];
         for (qh, ph) in q.chunks_exact(d).zip(p.chunks_exact_mut(len)) {
-            ph[s] = dot_f32(key(s), qh) * scale;
+            ph[s] = dot_f32(key, qh) * scale;
         }
     }
     for ph in p.chunks_exact_mut(len) {
@@ -268,14 +298,13 @@ fn attend_head<const AVX2: bool>(
         }
     }
     o.fill(0.0);
-    let val = |s: usize| &vd[v0 + s * vs..][..d];
     // Four positions per pass over a head's output, each value still taking the four additions
     // in order.
     for s in (0..done).step_by(4) {
-        let rows = [val(s), val(s + 1), val(s + 2), val(s + 3)];
+        let vals = rows((vd, v0, vs), s, 4, d, &mut wide);
         for (oh, ph) in o.chunks_exact_mut(d).zip(p.chunks_exact(len)) {
             let ps = &ph[s..s + 4];
-            let v = (rows[0].iter().zip(rows[1]), rows[2].iter().zip(rows[3]));
+            let v = (vals[0].iter().zip(vals[1]), vals[2].iter().zip(vals[3]));
             for (oi, ((a, b), (c, e))) in oh.iter_mut().zip(v.0.zip(v.1)) {
                 let mut t = *oi;
                 t += ps[0] * a;
@@ -287,8 +316,9 @@ fn attend_head<const AVX2: bool>(
         }
     }
     for s in done..len {
+        let val = rows((vd, v0, vs), s, 1, d, &mut wide)[0];
         for (oh, ph) in o.chunks_exact_mut(d).zip(p.chunks_exact(len)) {
-            for (oi, vi) in oh.iter_mut().zip(val(s)) {
+            for (oi, vi) in oh.iter_mut().zip(val) {
                 *oi += ph[s] * vi;
             }
         }
@@ -299,16 +329,16 @@ fn attend_head<const AVX2: bool>(
 /// same operations in the same order, so the same result.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_avx2(
+unsafe fn attend_head_avx2<T: Row>(
     q: &[f32],
     d: usize,
-    k: (&[f32], usize, usize),
-    v: (&[f32], usize, usize),
+    k: (&[T], usize, usize),
+    v: (&[T], usize, usize),
     len: usize,
     scale: f32,
     o: &mut [f32],
 ) {
-    attend_head::<true>(q, d, k, v, len, scale, o)
+    attend_head::<T, true>(q, d, k, v, len, scale, o)
 }
 
 /// Attention of one query position: `q` holds `n_head × d` values, `k` and `v` are the cached
@@ -344,24 +374,24 @@ fn attend(
         parallel: len * n_head * d >= PARALLEL_ATTENTION,
     };
     #[cfg(target_arch = "x86_64")]
-    let (f32_fast, bf16_fast, f16_fast): (Head<f32>, Head<bf16>, Head<f16>) = (
-        attend_head_avx2,
-        attend_head_half_avx2,
-        attend_head_half_avx2,
-    );
-    #[cfg(not(target_arch = "x86_64"))]
     let (f32_fast, bf16_fast, f16_fast): (Head<f32>, Head<bf16>, Head<f16>) =
-        (attend_head::<false>, attend_head_half, attend_head_half);
+        (attend_head_avx2, attend_head_avx2, attend_head_avx2);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (f32_fast, bf16_fast, f16_fast): (Head<f32>, Head<bf16>, Head<f16>) = (
+        attend_head::<f32, false>,
+        attend_head::<bf16, false>,
+        attend_head::<f16, false>,
+    );
     match (&*ks, &*vs) {
         (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) => {
-            heads.run(out, kd, vd, f32_fast, attend_head::<false>)
+            heads.run(out, kd, vd, f32_fast, attend_head::<f32, false>)
         }
         // A bf16 or f16 model's cache.
         (Storage::Cpu(CpuStorage::BF16(kd)), Storage::Cpu(CpuStorage::BF16(vd))) => {
-            heads.run(out, kd, vd, bf16_fast, attend_head_half)
+            heads.run(out, kd, vd, bf16_fast, attend_head::<bf16, false>)
         }
         (Storage::Cpu(CpuStorage::F16(kd)), Storage::Cpu(CpuStorage::F16(vd))) => {
-            heads.run(out, kd, vd, f16_fast, attend_head_half)
+            heads.run(out, kd, vd, f16_fast, attend_head::<f16, false>)
         }
         _ => {
             return Err(Error::Other(
@@ -443,84 +473,6 @@ impl Heads<'_> {
 /// outputs.
 type Head<T> =
     unsafe fn(&[f32], usize, (&[T], usize, usize), (&[T], usize, usize), usize, f32, &mut [f32]);
-
-/// One head's attention over a bf16 or f16 cache (a model of that dtype), as [`attend_head`]
-/// computes it: the keys and values widened to f32 as they are read, eight partial sums per
-/// score.
-#[inline(always)]
-fn attend_head_half<T: Row>(
-    q: &[f32],
-    d: usize,
-    k: (&[T], usize, usize),
-    v: (&[T], usize, usize),
-    len: usize,
-    scale: f32,
-    o: &mut [f32],
-) {
-    for (qh, oh) in q.chunks_exact(d).zip(o.chunks_exact_mut(d)) {
-        attend_one_half(qh, k, v, len, scale, oh);
-    }
-}
-
-/// One head of [`attend_head_half`].
-#[inline(always)]
-fn attend_one_half<T: Row>(
-    qh: &[f32],
-    (kd, k0, ks): (&[T], usize, usize),
-    (vd, v0, vs): (&[T], usize, usize),
-    len: usize,
-    scale: f32,
-    o: &mut [f32],
-) {
-    let d = qh.len();
-    let mut p: Vec<f32> = (0..len)
-        .map(|s| {
-            let k = &kd[k0 + s * ks..][..d];
-            let mut acc = [0f32; 8];
-            let (kc, kr) = k.split_at(d / 8 * 8);
-            let (qc, qr) = qh.split_at(kc.len());
-            for (a, b) in kc.chunks_exact(8).zip(qc.chunks_exact(8)) {
-                for i in 0..8 {
-                    acc[i] += a[i].widen() * b[i];
-                }
-            }
-            let mut sum: f32 = acc.iter().sum();
-            for (a, b) in kr.iter().zip(qr) {
-                sum += a.widen() * b;
-            }
-            sum * scale
-        })
-        .collect();
-    let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for x in p.iter_mut() {
-        *x = exp_f32(*x - max);
-    }
-    let sum: f32 = p.iter().sum();
-    for x in p.iter_mut() {
-        *x /= sum;
-    }
-    o.fill(0.0);
-    for (s, &ps) in p.iter().enumerate() {
-        for (oi, vi) in o.iter_mut().zip(&vd[v0 + s * vs..][..d]) {
-            *oi += ps * vi.widen();
-        }
-    }
-}
-
-/// [`attend_head_half`] compiled for AVX2: the same operations in the same order.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn attend_head_half_avx2<T: Row>(
-    q: &[f32],
-    d: usize,
-    k: (&[T], usize, usize),
-    v: (&[T], usize, usize),
-    len: usize,
-    scale: f32,
-    o: &mut [f32],
-) {
-    attend_head_half(q, d, k, v, len, scale, o)
-}
 
 impl Transformer {
     /// Whether [`Transformer::decode_step`] applies: f32, bf16 or f16 weights on the CPU (the
@@ -844,6 +796,53 @@ mod tests {
 
     /// One head's attention compiled for AVX2 gives the portable build's result bit for bit,
     /// at lengths with and without a remainder past the groups of four positions.
+    /// Attention over a bf16 or f16 cache is attention over the same values widened to f32 (the
+    /// widening is exact), bit for bit, with the odd positions past the last four.
+    #[test]
+    fn half_caches_are_their_widened_values() {
+        use half::{bf16, f16};
+        let d = 64;
+        for len in [1, 6, 131] {
+            let q = values(3 * d, 1);
+            let (k, v) = (values(len * d, 2), values(len * d, 3));
+            let (kb, vb): (Vec<bf16>, Vec<bf16>) = (
+                k.iter().map(|&x| bf16::from_f32(x)).collect(),
+                v.iter().map(|&x| bf16::from_f32(x)).collect(),
+            );
+            let (kh, vh): (Vec<f16>, Vec<f16>) = (
+                k.iter().map(|&x| f16::from_f32(x)).collect(),
+                v.iter().map(|&x| f16::from_f32(x)).collect(),
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let f32_of = |kw: Vec<f32>, vw: Vec<f32>| {
+                let mut o = vec![0f32; 3 * d];
+                super::attend_head::<f32, false>(
+                    &q,
+                    d,
+                    (&kw, 0, d),
+                    (&vw, 0, d),
+                    len,
+                    0.125,
+                    &mut o,
+                );
+                o
+            };
+            let mut o = vec![0f32; 3 * d];
+            super::attend_head::<bf16, false>(&q, d, (&kb, 0, d), (&vb, 0, d), len, 0.125, &mut o);
+            let want = f32_of(
+                kb.iter().map(|x| x.to_f32()).collect(),
+                vb.iter().map(|x| x.to_f32()).collect(),
+            );
+            assert_eq!(bits(&o), bits(&want), "bf16, len {len}");
+            super::attend_head::<f16, false>(&q, d, (&kh, 0, d), (&vh, 0, d), len, 0.125, &mut o);
+            let want = f32_of(
+                kh.iter().map(|x| x.to_f32()).collect(),
+                vh.iter().map(|x| x.to_f32()).collect(),
+            );
+            assert_eq!(bits(&o), bits(&want), "f16, len {len}");
+        }
+    }
+
     /// Query heads sharing a KV head computed together give each head's result alone.
     #[test]
     fn heads_together_are_heads_alone() {
@@ -852,10 +851,18 @@ mod tests {
             let q = values(n * d, 1);
             let (k, v) = (values(len * d, 2), values(len * d, 3));
             let mut together = vec![0f32; n * d];
-            super::attend_head::<false>(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut together);
+            super::attend_head::<f32, false>(
+                &q,
+                d,
+                (&k, 0, d),
+                (&v, 0, d),
+                len,
+                0.125,
+                &mut together,
+            );
             let mut alone = vec![0f32; n * d];
             for (qh, oh) in q.chunks(d).zip(alone.chunks_mut(d)) {
-                super::attend_head::<false>(qh, d, (&k, 0, d), (&v, 0, d), len, 0.125, oh);
+                super::attend_head::<f32, false>(qh, d, (&k, 0, d), (&v, 0, d), len, 0.125, oh);
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&together), bits(&alone), "{n} heads, len {len}");
@@ -878,7 +885,7 @@ mod tests {
             let q = values(d, 1);
             let (k, v) = (values(len * d, 2), values(len * d, 3));
             let (mut a, mut b) = (vec![0f32; d], vec![0f32; d]);
-            super::attend_head::<false>(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut a);
+            super::attend_head::<f32, false>(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut a);
             // SAFETY: the CPU has the features just checked.
             unsafe { super::attend_head_avx2(&q, d, (&k, 0, d), (&v, 0, d), len, 0.125, &mut b) };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
