@@ -47,9 +47,7 @@ impl Out {
 /// bf16 or f16 on the CPU, as `t × n` f32 values. `None` when these conditions do not hold (the
 /// caller falls back to candle's matmul).
 pub(crate) fn matmul_f32(x: &[f32], t: usize, w: &Tensor) -> Result<Option<Vec<f32>>> {
-    // The packing's gathers take 32-bit offsets of up to 15 rows.
-    let narrow = w.rank() == 2 && w.dims2()?.1 < 1 << 26;
-    matmul_on(x, t, w, narrow && avx512())
+    matmul_on(x, t, w, avx512())
 }
 
 /// [`matmul_f32`] on the AVX-512 kernel (`wide`, which the caller has checked the CPU for) or
@@ -62,6 +60,8 @@ fn matmul_on(x: &[f32], t: usize, w: &Tensor, wide: bool) -> Result<Option<Vec<f
     if k == 0 || x.len() != t * k {
         return Ok(None);
     }
+    // The packing's gathers take 32-bit offsets of up to 15 rows.
+    let wide = wide && k < 1 << 26;
     let (ws, wl) = w.storage_and_layout();
     let Some((wo, _)) = wl.contiguous_offsets() else {
         return Ok(None);
@@ -132,15 +132,11 @@ fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out, wide: bool) 
 /// The kernel prefill of unquantized weights runs on in this process, as provenance records it
 /// (`dense-avx512` or `dense-gemm`, with `, HAKARU_QUANT_KERNELS=…` when that is set).
 pub fn kernels_label() -> String {
-    let path = if avx512() {
+    super::quant::with_override(if avx512() {
         "dense-avx512"
     } else {
         "dense-gemm"
-    };
-    match std::env::var("HAKARU_QUANT_KERNELS") {
-        Ok(v) => format!("{path}, HAKARU_QUANT_KERNELS={v}"),
-        Err(_) => path.to_string(),
-    }
+    })
 }
 
 /// Whether the AVX-512 kernel below runs here (`HAKARU_QUANT_KERNELS=avx2` switches it off
@@ -177,8 +173,9 @@ const MR: usize = 14;
 /// `kk` side by side, zero past the block's last row; [`pack`]), then runs [`kernel`] over tiles of [`MR`] rows of `X` by two
 /// panels (32 columns): per value of `k`, two loads of the panels, one broadcast per row of `X`
 /// and 28 multiply-adds, all accumulated in registers and added to the output after the first
-/// chunk. `X` is read in place (packing it too, so that the broadcasts read one stream, made
-/// the kernel about 10% faster alone and the whole slower: it costs a pass over `X` per call).
+/// chunk. `X` is read in place: packing it too, so that the broadcasts read one stream, made
+/// the kernel alone about 10% faster, but costs a scalar pass over `X` per call (a sixth of its
+/// time in a profile), and the version that packed it was no faster as a whole.
 #[cfg(target_arch = "x86_64")]
 fn blocks_avx512<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
     let n = w.len() / k;

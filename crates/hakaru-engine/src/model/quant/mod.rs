@@ -166,6 +166,11 @@ pub fn kernels_label(packed: bool) -> String {
     } else {
         "avx2"
     };
+    with_override(path)
+}
+
+/// A kernels label (`path`) with `, HAKARU_QUANT_KERNELS=…` appended when that is set.
+pub(crate) fn with_override(path: &str) -> String {
     match std::env::var("HAKARU_QUANT_KERNELS") {
         Ok(v) => format!("{path}, HAKARU_QUANT_KERNELS={v}"),
         Err(_) => path.to_string(),
