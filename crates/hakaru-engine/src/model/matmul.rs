@@ -174,8 +174,8 @@ const MR: usize = 14;
 /// panels (32 columns): per value of `k`, two loads of the panels, one broadcast per row of `X`
 /// and 28 multiply-adds, all accumulated in registers and added to the output after the first
 /// chunk. `X` is read in place: packing it too, so that the broadcasts read one stream, made
-/// the kernel alone about 10% faster, but costs a scalar pass over `X` per call (a sixth of its
-/// time in a profile), and the version that packed it was no faster as a whole.
+/// the kernel alone about 10% faster, but costs a scalar pass over `X` per call, and the
+/// version that packed it was no faster as a whole.
 #[cfg(target_arch = "x86_64")]
 fn blocks_avx512<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out) {
     let n = w.len() / k;
