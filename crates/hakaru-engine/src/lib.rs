@@ -16,6 +16,7 @@ pub mod load;
 pub mod model;
 pub mod model_ref;
 pub mod open;
+pub mod pages;
 pub mod registry;
 pub mod template;
 pub mod tokenizer;

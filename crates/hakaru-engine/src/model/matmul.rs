@@ -130,7 +130,7 @@ fn blocks<T: Row>(w: &[T], x: &[f32], t: usize, k: usize, out: Out, wide: bool) 
 }
 
 /// The kernel prefill of unquantized weights runs on in this process, as provenance records it
-/// (`dense-avx512` or `dense-gemm`, with `, HAKARU_QUANT_KERNELS=…` when that is set).
+/// (`dense-avx512` or `dense-gemm`, with the overrides [`super::quant::with_override`] names).
 pub fn kernels_label() -> String {
     super::quant::with_override(if avx512() {
         "dense-avx512"

@@ -288,11 +288,15 @@ pub(crate) fn one_row_tasks_ahead(n: usize, f: impl Fn(usize) + Sync, ahead: &Ah
     }
     let pool = candle_core::utils::barrier_pool();
     let threads = pool.n_workers() + 1;
-    let chunk = n.div_ceil(threads * 8).max(1);
     let cursor = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     pool.execute(|_| {
         in_pool(|| loop {
+            let seen = cursor.load(Ordering::Relaxed);
+            if seen >= n {
+                break;
+            }
+            let chunk = ((n - seen) / (2 * threads)).max(1);
             let start = cursor.fetch_add(chunk, Ordering::Relaxed);
             if start >= n {
                 break;

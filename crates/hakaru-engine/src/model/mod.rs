@@ -23,7 +23,7 @@ pub mod rope;
 pub mod weights;
 
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor, D};
 use std::sync::Arc;
 
 use crate::config::ModelConfig;
@@ -505,7 +505,7 @@ impl Transformer {
             dtype,
             device,
         )?;
-        Ok(Transformer {
+        let model = Transformer {
             config: c.clone(),
             embed,
             layers,
@@ -514,7 +514,40 @@ impl Transformer {
             rope,
             dtype,
             device: device.clone(),
-        })
+        };
+        model.collapse_dense_weights();
+        Ok(model)
+    }
+
+    /// Put the unquantized projections' weights into huge pages ([`crate::pages::collapse`]):
+    /// a decoding step streams through them as it does through the quantized ones, which are
+    /// laid out in huge pages as they are built.
+    fn collapse_dense_weights(&self) {
+        if !self.device.is_cpu() || !crate::pages::enabled() {
+            return;
+        }
+        fn bytes<T>(v: &[T]) -> &[u8] {
+            // SAFETY: the same memory, read as bytes (any bit pattern is a valid u8).
+            unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+        }
+        use rayon::prelude::*;
+        let dense: Vec<&Tensor> = self
+            .projections()
+            .filter_map(|l| match l {
+                Linear::Dense { w, .. } => Some(w),
+                _ => None,
+            })
+            .collect();
+        // In parallel: each is a copy into fresh pages.
+        dense.par_iter().for_each(|w| {
+            let (s, _) = w.storage_and_layout();
+            match &*s {
+                Storage::Cpu(CpuStorage::F32(v)) => crate::pages::collapse(bytes(v)),
+                Storage::Cpu(CpuStorage::BF16(v)) => crate::pages::collapse(bytes(v)),
+                Storage::Cpu(CpuStorage::F16(v)) => crate::pages::collapse(bytes(v)),
+                _ => false,
+            };
+        });
     }
 
     pub fn dtype(&self) -> DType {

@@ -169,12 +169,17 @@ pub fn kernels_label(packed: bool) -> String {
     with_override(path)
 }
 
-/// A kernels label (`path`) with `, HAKARU_QUANT_KERNELS=…` appended when that is set.
+/// A kernels label (`path`) with `, HAKARU_QUANT_KERNELS=…` appended when that is set, and
+/// `, HAKARU_HUGE_PAGES=off` when the weights are kept out of huge pages ([`crate::pages`]).
 pub(crate) fn with_override(path: &str) -> String {
-    match std::env::var("HAKARU_QUANT_KERNELS") {
+    let mut label = match std::env::var("HAKARU_QUANT_KERNELS") {
         Ok(v) => format!("{path}, HAKARU_QUANT_KERNELS={v}"),
         Err(_) => path.to_string(),
+    };
+    if !crate::pages::enabled() {
+        label += ", HAKARU_HUGE_PAGES=off";
     }
+    label
 }
 
 fn kind_of(d: GgmlDType) -> Option<QKind> {
@@ -209,6 +214,8 @@ pub struct QWeight {
 #[derive(Debug)]
 enum Bytes {
     Owned(Vec<u8>),
+    /// Regrouped, in huge pages where the system gives them.
+    Grouped(crate::pages::Buffer),
     Tensor(Arc<QTensor>),
 }
 
@@ -274,6 +281,9 @@ impl QWeight {
         // layout, and keeping both would double the weight's memory.
         if w.own_prefill() {
             w.regroup();
+        } else {
+            // The file's bytes, read into memory by candle: into huge pages (crate::pages).
+            crate::pages::collapse(w.data());
         }
         Ok(Some(w))
     }
@@ -307,7 +317,7 @@ impl QWeight {
             return;
         }
         let g = regroup::regroup(self.kind, self.rows, self.cols, self.data());
-        self.bytes = Bytes::Owned(g);
+        self.bytes = Bytes::Grouped(g);
         self.grouped = true;
     }
 
@@ -337,13 +347,14 @@ impl QWeight {
     pub fn qtensor(&self) -> Option<&Arc<QTensor>> {
         match &self.bytes {
             Bytes::Tensor(q) => Some(q),
-            Bytes::Owned(_) => None,
+            Bytes::Owned(_) | Bytes::Grouped(_) => None,
         }
     }
     /// The weight's bytes as the kernels read them (the file's layout or [`regroup`]'s).
     pub(crate) fn data(&self) -> &[u8] {
         match &self.bytes {
             Bytes::Owned(v) => v,
+            Bytes::Grouped(b) => b,
             Bytes::Tensor(q) => match q.data() {
                 Ok(Cow::Borrowed(b)) => b,
                 // from_qtensor takes only tensors whose bytes candle lends without a copy.

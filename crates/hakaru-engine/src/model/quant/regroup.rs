@@ -75,11 +75,12 @@ fn split_nibbles(q: &[u8], a: &mut [u8], b: &mut [u8]) {
 /// `src.len()` equal to the weight's size are the caller's to check. Groups are independent and
 /// each lies where the file has its rows, so they are regrouped in parallel (a model's load
 /// regroups most of its weights).
-pub fn regroup(kind: QKind, rows: usize, cols: usize, src: &[u8]) -> Vec<u8> {
+pub fn regroup(kind: QKind, rows: usize, cols: usize, src: &[u8]) -> crate::pages::Buffer {
     use rayon::prelude::*;
     let rb = cols / 32 * kind.block_bytes();
     debug_assert_eq!(src.len(), rows * rb);
-    let mut out = vec![0u8; src.len()];
+    // In huge pages where the system gives them (crate::pages).
+    let mut out = crate::pages::Buffer::zeroed(src.len());
     out.par_chunks_mut(GROUP * rb)
         .zip(src.par_chunks(GROUP * rb))
         .for_each(|(o, s)| regroup_group(kind, s.len() / rb, cols, s, o));
@@ -170,7 +171,7 @@ mod tests {
                 let src: Vec<u8> = (0..rows * rb).map(|_| rng.random()).collect();
                 let g = regroup(kind, rows, cols, &src);
                 assert_eq!(g.len(), src.len());
-                assert_ne!(g, src, "{kind:?} {rows}: the layout changed");
+                assert_ne!(&g[..], &src[..], "{kind:?} {rows}: the layout changed");
                 let mut row = vec![0u8; rb];
                 for r in 0..rows {
                     file_row(kind, rows, cols, &g, r, &mut row);
