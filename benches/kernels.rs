@@ -74,6 +74,8 @@ fn kernels(c: &mut Criterion) {
 /// One row against a weight far larger than the caches (over 1 GB: some server CPUs have
 /// last-level caches of hundreds of MiB), in the file's layout and then regrouped as a model
 /// loads it, so the figures are the kernels' pace from memory; compare `hakaru bench --bandwidth`.
+/// `QWeight::from_bytes` copies the bytes into huge pages where the system gives them, as a
+/// loaded model's weights are (`hakaru_engine::pages`; `HAKARU_HUGE_PAGES=off` for 4 KiB pages).
 /// The rows repeat the matrices above (the values do not change the speed): the 32-value formats'
 /// 4864 × 896 in both layouts, the K-quants' 896 × 4864 in the file's (they are not regrouped).
 fn from_memory(c: &mut Criterion) {

@@ -210,12 +210,11 @@ pub struct QWeight {
 
 /// Where a weight's bytes live: in the candle `QTensor` it was built from (shared, so that
 /// candle's `QMatMul` can run the same weight's prefill without a second copy), or in a buffer of
-/// its own.
+/// its own ([`crate::pages::Buffer`]: regrouped weights, and those built from bytes).
 #[derive(Debug)]
 enum Bytes {
-    Owned(Vec<u8>),
-    /// Regrouped, in huge pages where the system gives them.
-    Grouped(crate::pages::Buffer),
+    /// In huge pages where the system gives them.
+    Pages(crate::pages::Buffer),
     Tensor(Arc<QTensor>),
 }
 
@@ -288,6 +287,8 @@ impl QWeight {
         Ok(Some(w))
     }
 
+    /// A weight of the file's layout in `data`, copied into a [`crate::pages::Buffer`] (huge
+    /// pages where the system gives them, as a loaded model's weights are).
     pub fn from_bytes(kind: QKind, rows: usize, cols: usize, data: Vec<u8>) -> Result<QWeight> {
         if !cols.is_multiple_of(kind.block_elems())
             || data.len() != rows * cols / kind.block_elems() * kind.block_bytes()
@@ -301,7 +302,11 @@ impl QWeight {
             kind,
             rows,
             cols,
-            bytes: Bytes::Owned(data),
+            bytes: Bytes::Pages({
+                let mut b = crate::pages::Buffer::zeroed(data.len());
+                b.copy_from_slice(&data);
+                b
+            }),
             vnni: vnni_available(),
             gfni: gfni_available(),
             grouped: false,
@@ -317,7 +322,7 @@ impl QWeight {
             return;
         }
         let g = regroup::regroup(self.kind, self.rows, self.cols, self.data());
-        self.bytes = Bytes::Grouped(g);
+        self.bytes = Bytes::Pages(g);
         self.grouped = true;
     }
 
@@ -347,14 +352,13 @@ impl QWeight {
     pub fn qtensor(&self) -> Option<&Arc<QTensor>> {
         match &self.bytes {
             Bytes::Tensor(q) => Some(q),
-            Bytes::Owned(_) | Bytes::Grouped(_) => None,
+            Bytes::Pages(_) => None,
         }
     }
     /// The weight's bytes as the kernels read them (the file's layout or [`regroup`]'s).
     pub(crate) fn data(&self) -> &[u8] {
         match &self.bytes {
-            Bytes::Owned(v) => v,
-            Bytes::Grouped(b) => b,
+            Bytes::Pages(b) => b,
             Bytes::Tensor(q) => match q.data() {
                 Ok(Cow::Borrowed(b)) => b,
                 // from_qtensor takes only tensors whose bytes candle lends without a copy.
@@ -877,6 +881,10 @@ impl QWeight {
                 }
                 QKind::Q5_0 if self.vnni && RX == 1 => {
                     let y = x86_vnni::dot_unsigned::<x86::Q50, RW>(w, act, rows[0]);
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
+                QKind::Q4K if self.vnni && self.gfni && RX == 1 => {
+                    let y = x86_vnni::dot_q4k_one_gfni::<RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])
                 }
                 QKind::Q4K if self.vnni && RX == 1 => {

@@ -179,18 +179,26 @@ fn assert_equals_dequantized_product(w: &QWeight, ms: &[usize], what: &str) {
 }
 
 /// The kernels against the dequantized product. Several row counts, so both the four-row and
-/// one-row paths and the remainder run.
+/// one-row paths and the remainder run; the VNNI kernels with and without GFNI where this CPU
+/// has it (Q4_K's one-row kernel has a build for each).
 #[test]
 fn kernels_equal_the_dequantized_product() {
     if skip() {
         return;
     }
     for ((kind, dt), vnni) in variants() {
-        // An odd number of 32-value blocks, so the VNNI tiles' single-block tail runs too.
-        let k = if kind.block_elems() == 32 { 800 } else { 768 };
-        let (_, mut w) = pair(kind, dt, 37, k);
-        w.vnni = vnni;
-        assert_equals_dequantized_product(&w, &[1, 3, 4, 9, 16], &format!("{kind:?} vnni={vnni}"));
+        for gfni in [false, true] {
+            if gfni && !(vnni && gfni_available()) {
+                continue;
+            }
+            // An odd number of 32-value blocks, so the VNNI tiles' single-block tail runs too.
+            let k = if kind.block_elems() == 32 { 800 } else { 768 };
+            let (_, mut w) = pair(kind, dt, 37, k);
+            w.vnni = vnni;
+            w.gfni = gfni;
+            let what = format!("{kind:?} vnni={vnni} gfni={gfni}");
+            assert_equals_dequantized_product(&w, &[1, 3, 4, 9, 16], &what);
+        }
     }
 }
 

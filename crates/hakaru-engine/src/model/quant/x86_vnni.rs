@@ -425,9 +425,15 @@ unsafe fn grouped<F: Grouped, const G: usize, const GFNI: bool>(
 /// scales with `vpdpwssd`: two packs and two `vpdpwssd` per block instead of a 32-bit multiply
 /// per quarter. The sub-block offsets (`dmin · m`) meet the activation's 16-value sums, shared by
 /// every row. Integer sums stay exact; floats enter once per block.
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
-    let m4 = _mm512_set1_epi8(0xF);
+///
+/// Two builds of one body (a macro, so that each function's target features reach the closure
+/// inside it): [`dot_q4k_one`], and [`dot_q4k_one_gfni`] unpacking the nibbles with GFNI as the
+/// regrouped kernels do ([`grouped_nibbles`]).
+macro_rules! q4k_one {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $gfni:literal) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
     let zero = _mm512_setzero_si512();
     // Which sub-block's scale meets each word of the packed quarter sums (SCALE_WORDS).
     let idx01 = _mm512_loadu_si512(SCALE_WORDS[0].as_ptr() as *const _);
@@ -440,11 +446,8 @@ pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
         let sm = _mm256_cvtepu8_epi16(k4_scales_mins(p));
         let sm512 = _mm512_castsi256_si512(sm);
         let s: [__m512i; 4] = std::array::from_fn(|j| {
-            // The 32 bytes of quarter j in both halves, the upper half's high nibbles.
-            let q =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256(p.add(16 + 32 * j) as *const __m256i));
-            let q = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF_0000, q, 4), m4);
-            _mm512_dpbusd_epi32(zero, q, x[j])
+            // The 32 bytes of quarter j: their low nibbles, then their high ones.
+            _mm512_dpbusd_epi32(zero, grouped_nibbles::<$gfni>(p.add(16 + 32 * j)), x[j])
         });
         let t = _mm512_dpwssd_epi32(
             _mm512_dpwssd_epi32(
@@ -472,6 +475,27 @@ pub unsafe fn dot_q4k_one<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) 
     });
     acc.map(|(acc, accm)| _mm512_reduce_add_ps(acc) - hsum(accm))
 }
+    };
+}
+
+q4k_one!(
+    /// The AVX-512 VNNI build.
+    ///
+    /// # Safety
+    /// Each row of `w` holds whole Q4_K blocks, `a` is a Q8_K activation of their width.
+    dot_q4k_one,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni",
+    false
+);
+q4k_one!(
+    /// The build for CPUs with GFNI as well.
+    ///
+    /// # Safety
+    /// As [`dot_q4k_one`]'s, on a CPU with GFNI.
+    dot_q4k_one_gfni,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,gfni",
+    true
+);
 
 /// The 8 six-bit scales, then the 8 mins, of the Q4_K block at `p` (12 packed bytes at `p + 4`)
 /// as 16 bytes: ggml's `get_scale_min_k4` for every sub-block at once, in vector registers
@@ -512,8 +536,10 @@ unsafe fn k4_scales_mins(p: *const u8) -> __m128i {
 ///
 /// # Safety
 /// Each row of `w` holds whole blocks of `bb` bytes, `a` is a Q8_K activation of their width.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+///
+/// Inlined into each caller without target features of its own, so that a caller's (GFNI in
+/// [`dot_q4k_one_gfni`]) reach the `block` closure inlined with it.
+#[inline(always)]
 unsafe fn k_rows<const RW: usize, S: Copy>(
     w: [&[u8]; RW],
     bb: usize,
