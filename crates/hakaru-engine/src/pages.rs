@@ -2,8 +2,8 @@
 //!
 //! A decoding step reads every weight once, front to back. In 4 KiB pages that is a TLB miss
 //! every 4 KiB, and the hardware prefetchers stop at each page's end. In 2 MiB pages a plain read
-//! loop on the development machine went from 28–30 to 33–34 GB/s (benches/README.md, "Huge
-//! pages"). Many Linux systems ship transparent huge pages in `madvise` mode, where only memory
+//! loop on the development machine went from 27.8–31.5 to 33.0–35.8 GB/s (benches/README.md,
+//! "Huge pages"). Many Linux systems ship transparent huge pages in `madvise` mode, where only memory
 //! asked for gets them. So hakaru asks: [`advise`] before a fresh buffer is first written (the
 //! pages come huge as they are touched), [`collapse`] for memory already written (the kernel
 //! copies it into huge pages in place, about a second per GB on that machine).
@@ -31,6 +31,7 @@ pub fn enabled() -> bool {
 }
 
 /// The 2 MiB-aligned part of `len` bytes at `ptr`: `(start, len)`, or `None` when it is empty.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn interior(ptr: *const u8, len: usize) -> Option<(usize, usize)> {
     let start = (ptr as usize).checked_add(HUGE - 1)? & !(HUGE - 1);
     let end = (ptr as usize).checked_add(len)? & !(HUGE - 1);
