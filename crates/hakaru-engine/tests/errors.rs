@@ -135,3 +135,67 @@ fn truncated_gguf() {
     };
     assert!(e.contains("cut.gguf"), "{e}");
 }
+
+/// A GGUF file whose unquantized (F16) tensors run past its end: the error names the file and
+/// the tensor and says the file is truncated (these tensors are read by hakaru, not candle).
+#[test]
+fn truncated_unquantized_gguf() {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    use candle_core::Device;
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/gguf/tiny-qwen2-q8_0.gguf");
+    let mut f = std::fs::File::open(&src).unwrap();
+    let content = gguf_file::Content::read(&mut f).unwrap();
+    // Every tensor as F16 (norms as F32), the token embedding written last so that cutting the
+    // file's end cuts it.
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort_by_key(|n| (n.as_str() == "token_embd.weight", n.as_str()));
+    assert_eq!(names.last().map(|n| n.as_str()), Some("token_embd.weight"));
+    let tensors: Vec<(String, QTensor)> = names
+        .iter()
+        .map(|n| {
+            let t = content
+                .tensor(&mut f, n, &Device::Cpu)
+                .unwrap()
+                .dequantize(&Device::Cpu)
+                .unwrap();
+            let q = if t.rank() == 1 {
+                GgmlDType::F32
+            } else {
+                GgmlDType::F16
+            };
+            (n.to_string(), QTensor::quantize(&t, q).unwrap())
+        })
+        .collect();
+    let file_type = gguf_file::Value::U32(1);
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "general.file_type" => (k.as_str(), &file_type),
+            _ => (k.as_str(), v),
+        })
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
+    let d = tempfile::tempdir().unwrap();
+    let whole = d.path().join("whole.gguf");
+    gguf_file::write(
+        &mut std::fs::File::create(&whole).unwrap(),
+        &metadata,
+        &refs,
+    )
+    .unwrap();
+    // The whole file loads (so the failure below is the cut's).
+    load_gguf(&whole, None, &LoadOptions::default()).unwrap();
+    let p = d.path().join("cut.gguf");
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
+    let e = match load_gguf(&p, None, &LoadOptions::default()) {
+        Ok(_) => panic!("a truncated GGUF must not load"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("cut.gguf") && e.contains("token_embd.weight") && e.contains("truncated"),
+        "{e}"
+    );
+}

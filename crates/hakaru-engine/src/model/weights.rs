@@ -274,24 +274,68 @@ impl GgufSource {
     /// ([`super::matvec`]) and prefill ([`super::matmul`]), which widen the weights as they read
     /// them. Elsewhere widened to f32 at load, as before.
     fn unquantized(&mut self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
-        let dtype = match self.content.tensor_infos.get(name).map(|i| i.ggml_dtype) {
-            Some(GgmlDType::F32) => DType::F32,
-            Some(GgmlDType::F16) => DType::F16,
-            Some(GgmlDType::BF16) => DType::BF16,
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Ok(None);
+        };
+        let dtype = match info.ggml_dtype {
+            GgmlDType::F32 => DType::F32,
+            GgmlDType::F16 => DType::F16,
+            GgmlDType::BF16 => DType::BF16,
             _ => return Ok(None),
         };
-        let q = self
-            .content
-            .tensor(&mut self.reader, name, &Device::Cpu)
-            .map_err(|e| Error::file(&self.path, format!("tensor `{name}`: {e}")))?;
-        let t = Tensor::from_raw_buffer(&q.data()?, dtype, q.shape().dims(), &Device::Cpu)?;
-        check_shape(&t, shape, name, &self.path)?;
+        let dims = info.shape.dims().to_vec();
+        if dims != shape {
+            return Err(Error::file(
+                &self.path,
+                format!("tensor `{name}` has shape {dims:?}, the metadata implies {shape:?}"),
+            ));
+        }
+        let start = self.content.tensor_data_offset.saturating_add(info.offset);
+        let n: usize = dims.iter().product();
+        let t = match dtype {
+            DType::F32 => self.read_values::<f32>(name, start, n, &dims)?,
+            DType::F16 => self.read_values::<half::f16>(name, start, n, &dims)?,
+            _ => self.read_values::<half::bf16>(name, start, n, &dims)?,
+        };
         if !self.device.is_cpu() {
             // A GPU computes these in the model's dtype (f32), as `QMatMul` did: rounding the
             // activations to f16 could overflow.
             return Ok(Some(t.to_dtype(DType::F32)?.to_device(&self.device)?));
         }
         Ok(Some(t))
+    }
+
+    /// The `n` values of `T` at byte `start` of the file as a CPU tensor of `dims`, read in one
+    /// copy into memory advised for huge pages before it is written ([`crate::pages`]). candle's
+    /// `Content::tensor` reads them into a byte buffer and copies them twice more.
+    fn read_values<T: bytemuck::Pod + candle_core::WithDType>(
+        &mut self,
+        name: &str,
+        start: u64,
+        n: usize,
+        dims: &[usize],
+    ) -> Result<Tensor> {
+        use std::io::{Read, Seek, SeekFrom};
+        let bytes = n as u64 * std::mem::size_of::<T>() as u64;
+        let io = |e: std::io::Error| Error::file(&self.path, format!("tensor `{name}`: {e}"));
+        let size = self.reader.seek(SeekFrom::End(0)).map_err(io)?;
+        if start.saturating_add(bytes) > size {
+            return Err(Error::file(
+                &self.path,
+                format!(
+                    "tensor `{name}` needs {bytes} bytes at offset {start}, the file has {size}; \
+                     it is truncated: download it again"
+                ),
+            ));
+        }
+        let mut v: Vec<T> = Vec::with_capacity(n);
+        crate::pages::advise(v.as_ptr() as *const u8, bytes as usize);
+        v.resize(n, T::zeroed());
+        self.reader.seek(SeekFrom::Start(start)).map_err(io)?;
+        self.reader
+            .read_exact(bytemuck::cast_slice_mut(&mut v))
+            .map_err(io)?;
+        Ok(Tensor::from_vec(v, dims, &Device::Cpu)?)
     }
 
     fn dense(&mut self, gguf: &str, dim: usize) -> Result<Tensor> {
