@@ -80,6 +80,29 @@ pub fn collapse(buf: &[u8]) -> bool {
     }
 }
 
+/// `n` zeroed values in a `Vec` whose memory was advised before it was written, for weights
+/// candle will hold as tensors. Allocations from 32 MiB on are fresh mappings here
+/// (`device::tune_allocator`), so they come in huge pages; smaller ones may reuse memory
+/// touched before, which [`collapse`] can move afterwards.
+pub fn zeroed_vec<T: bytemuck::Pod>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    advise(v.as_ptr() as *const u8, n * std::mem::size_of::<T>());
+    v.resize(n, T::zeroed());
+    v
+}
+
+/// The values in `bytes` (a `T` slice's bytes at any alignment) as a [`zeroed_vec`] written
+/// once; `None` when the length is not a whole number of values.
+pub fn copied_vec<T: bytemuck::Pod>(bytes: &[u8]) -> Option<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if size == 0 || !bytes.len().is_multiple_of(size) {
+        return None;
+    }
+    let mut v = zeroed_vec::<T>(bytes.len() / size);
+    bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+    Some(v)
+}
+
 /// Bytes mapped at a time for [`Buffer`]s; a larger buffer gets a mapping of its own.
 pub const CHUNK: usize = 64 << 20;
 
@@ -295,5 +318,18 @@ mod tests {
             assert!(b.iter().all(|&x| x == i as u8 + 3), "buffer {i}");
         }
         assert_eq!(Buffer::zeroed(0).len(), 0);
+    }
+
+    #[test]
+    fn copied_values_are_the_bytes() {
+        let vals: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 7.0).collect();
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        // At an odd offset too: the source need not be aligned.
+        let mut odd = vec![0u8; 1];
+        odd.extend_from_slice(&bytes);
+        assert_eq!(copied_vec::<f32>(&bytes).unwrap(), vals);
+        assert_eq!(copied_vec::<f32>(&odd[1..]).unwrap(), vals);
+        assert!(copied_vec::<f32>(&bytes[1..]).is_none());
+        assert_eq!(zeroed_vec::<half::bf16>(5), vec![half::bf16::ZERO; 5]);
     }
 }

@@ -159,12 +159,42 @@ impl SafetensorsSource {
             ));
         }
         let file = self.file_of(name);
+        if let Some(t) = self.get_advised(name, shape)? {
+            return Ok(t);
+        }
         let t = self
             .st
             .load(name, &self.device)
             .map_err(|e| Error::file(&file, format!("tensor `{name}`: {e}")))?;
         check_shape(&t, shape, name, &file)?;
         Ok(t.to_dtype(self.dtype)?)
+    }
+
+    /// A tensor stored in the model's dtype and of the expected shape, loaded on the CPU: its
+    /// bytes copied once from the mapped file into memory advised for huge pages
+    /// ([`crate::pages::copied_vec`]), instead of candle's copy and a collapse after it. `None`
+    /// for any other case, which [`Self::get`] loads through candle.
+    fn get_advised(&self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
+        if !self.device.is_cpu() || !crate::pages::enabled() {
+            return Ok(None);
+        }
+        let Ok(view) = self.st.get(name) else {
+            return Ok(None);
+        };
+        if DType::try_from(view.dtype()).ok() != Some(self.dtype) || view.shape() != shape {
+            return Ok(None);
+        }
+        let data = view.data();
+        let v = match self.dtype {
+            DType::F32 => crate::pages::copied_vec::<f32>(data)
+                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
+            DType::BF16 => crate::pages::copied_vec::<half::bf16>(data)
+                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
+            DType::F16 => crate::pages::copied_vec::<half::f16>(data)
+                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
+            _ => None,
+        };
+        Ok(v.transpose()?)
     }
 }
 
@@ -328,9 +358,7 @@ impl GgufSource {
                 ),
             ));
         }
-        let mut v: Vec<T> = Vec::with_capacity(n);
-        crate::pages::advise(v.as_ptr() as *const u8, bytes as usize);
-        v.resize(n, T::zeroed());
+        let mut v = crate::pages::zeroed_vec::<T>(n);
         self.reader.seek(SeekFrom::Start(start)).map_err(io)?;
         self.reader
             .read_exact(bytemuck::cast_slice_mut(&mut v))
