@@ -6,7 +6,13 @@
 //! "Huge pages"). Many Linux systems ship transparent huge pages in `madvise` mode, where only memory
 //! asked for gets them. So hakaru asks: [`advise`] before a fresh buffer is first written (the
 //! pages come huge as they are touched), [`collapse`] for memory already written (the kernel
-//! copies it into huge pages in place, about a second per GB on that machine).
+//! copies it into huge pages in place, one to two seconds per GB on that machine).
+//!
+//! Weights candle holds as tensors are built in a `Vec` advised before it is written
+//! ([`zeroed_vec`], [`copied_vec`]: GGUF files' unquantized tensors, safetensors tensors stored
+//! in the model's dtype) and collapsed after the load where the allocator reused memory touched
+//! before; weights candle built itself (K-quants and file-layout Q8_0 in its `QTensor`s, other
+//! safetensors dtypes) are collapsed.
 //!
 //! Weights hakaru lays out itself (the regrouped 32-value formats) go into a [`Buffer`]: slices
 //! of 2 MiB-aligned mappings of at least [`CHUNK`] bytes, advised before they are written, so a
@@ -19,8 +25,8 @@
 //! `collapse`) nothing changes but the speed. `HAKARU_HUGE_PAGES=off` leaves every buffer in the
 //! system's default pages, for comparisons.
 //!
-//! Why `libc` directly: the two calls are one `madvise` each; the wrappers around it (`nix`,
-//! `rustix`) add nothing these two lines need.
+//! Why `libc` directly: each hint is one `madvise` call and a mapping one `mmap` and `munmap`;
+//! the wrappers around them (`nix`, `rustix`) add nothing these few calls need.
 
 /// The huge page size these hints align to.
 pub const HUGE: usize = 2 << 20;
