@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use hakaru_engine::load::{load_dir, load_gguf, LoadOptions};
 
 fn fixture(name: &str) -> PathBuf {
@@ -18,6 +20,14 @@ fn copy_model(name: &str) -> tempfile::TempDir {
         std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
     }
     dir
+}
+
+/// The error of loading the GGUF file at `p`, which must fail.
+fn gguf_err(p: &Path) -> String {
+    match load_gguf(p, None, &LoadOptions::default()) {
+        Ok(_) => panic!("loading {} should fail", p.display()),
+        Err(e) => e.to_string(),
+    }
 }
 
 fn load_err(dir: &Path) -> String {
@@ -129,10 +139,7 @@ fn truncated_gguf() {
     let p = d.path().join("cut.gguf");
     let bytes = std::fs::read(&src).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
-    let e = match load_gguf(&p, None, &LoadOptions::default()) {
-        Ok(_) => panic!("a truncated GGUF must not load"),
-        Err(e) => e.to_string(),
-    };
+    let e = gguf_err(&p);
     assert!(e.contains("cut.gguf"), "{e}");
 }
 
@@ -167,33 +174,15 @@ fn truncated_unquantized_gguf() {
             (n.to_string(), QTensor::quantize(&t, q).unwrap())
         })
         .collect();
-    let file_type = gguf_file::Value::U32(1);
-    let metadata: Vec<(&str, &gguf_file::Value)> = content
-        .metadata
-        .iter()
-        .map(|(k, v)| match k.as_str() {
-            "general.file_type" => (k.as_str(), &file_type),
-            _ => (k.as_str(), v),
-        })
-        .collect();
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
     let d = tempfile::tempdir().unwrap();
     let whole = d.path().join("whole.gguf");
-    gguf_file::write(
-        &mut std::fs::File::create(&whole).unwrap(),
-        &metadata,
-        &refs,
-    )
-    .unwrap();
+    common::write_gguf(&whole, &content, &tensors, 1);
     // The whole file loads (so the failure below is the cut's).
     load_gguf(&whole, None, &LoadOptions::default()).unwrap();
     let p = d.path().join("cut.gguf");
     let bytes = std::fs::read(&whole).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
-    let e = match load_gguf(&p, None, &LoadOptions::default()) {
-        Ok(_) => panic!("a truncated GGUF must not load"),
-        Err(e) => e.to_string(),
-    };
+    let e = gguf_err(&p);
     assert!(
         e.contains("cut.gguf") && e.contains("token_embd.weight") && e.contains("truncated"),
         "{e}"

@@ -1,6 +1,8 @@
 //! The engine against HF transformers: golden logits and greedy continuations produced by
 //! `scripts/make-fixtures.py` on the tiny fixture models (fixtures/README.md).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -400,19 +402,8 @@ fn unquantized_gguf_files_match_transformers() {
                 content.tensor_infos.len(),
                 "{name}: tensor count"
             );
-            let file_type = gguf_file::Value::U32(code);
-            let metadata: Vec<(&str, &gguf_file::Value)> = content
-                .metadata
-                .iter()
-                .map(|(k, v)| match k.as_str() {
-                    "general.file_type" => (k.as_str(), &file_type),
-                    _ => (k.as_str(), v),
-                })
-                .collect();
             let path = dir.path().join(format!("{name}-{qtype:?}.gguf"));
-            let refs: Vec<(&str, &QTensor)> =
-                tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
-            gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &metadata, &refs).unwrap();
+            common::write_gguf(&path, &content, &tensors, code);
 
             let m = load_gguf(&path, None, &LoadOptions::default())
                 .unwrap_or_else(|e| panic!("{name} {qtype:?}: {e}"));

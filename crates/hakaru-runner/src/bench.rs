@@ -283,17 +283,14 @@ pub fn memory_bandwidth(bytes: usize, threads: usize, reps: usize) -> f64 {
 fn read_bandwidth(bytes: usize, threads: usize, reps: usize) -> f64 {
     let words = (bytes / 8).max(threads.max(1) * 1024);
     // In huge pages where the system gives them, as the weights the ceiling is compared with are
-    // (hakaru_engine::pages): in 4 KiB pages the same loop reads 10–20% slower, which is the
-    // pages' cost, not the memory's.
-    let mut mem = hakaru_engine::pages::Buffer::zeroed(words * 8 + 8);
-    // SAFETY: any bit pattern is a valid u64; align_to_mut gives only the aligned middle.
-    let (_, buf, _) = unsafe { mem.align_to_mut::<u64>() };
-    let buf = &mut buf[..words];
+    // (hakaru_engine::pages): in 4 KiB pages the same loop reads slower, which is the pages'
+    // cost, not the memory's (benches/README.md, "Huge pages").
+    let mut buf = hakaru_engine::pages::zeroed_vec::<u64>(words);
     // Not zeros: a page of zeros may be the shared zero page, never read from memory.
     for (i, w) in buf.iter_mut().enumerate() {
         *w = (i as u64).wrapping_mul(0x9E37_79B9);
     }
-    let buf = &*buf;
+    let buf = &buf;
     let threads = threads.max(1);
     let chunk = words.div_ceil(threads);
     let mut best = 0.0f64;

@@ -526,10 +526,6 @@ impl Transformer {
         if !self.device.is_cpu() || !crate::pages::enabled() {
             return;
         }
-        fn bytes<T>(v: &[T]) -> &[u8] {
-            // SAFETY: the same memory, read as bytes (any bit pattern is a valid u8).
-            unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
-        }
         use rayon::prelude::*;
         let dense: Vec<&Tensor> = self
             .projections()
@@ -542,9 +538,11 @@ impl Transformer {
         dense.par_iter().for_each(|w| {
             let (s, _) = w.storage_and_layout();
             match &*s {
-                Storage::Cpu(CpuStorage::F32(v)) => crate::pages::collapse(bytes(v)),
-                Storage::Cpu(CpuStorage::BF16(v)) => crate::pages::collapse(bytes(v)),
-                Storage::Cpu(CpuStorage::F16(v)) => crate::pages::collapse(bytes(v)),
+                Storage::Cpu(CpuStorage::F32(v)) => crate::pages::collapse(bytemuck::cast_slice(v)),
+                Storage::Cpu(CpuStorage::BF16(v)) => {
+                    crate::pages::collapse(bytemuck::cast_slice(v))
+                }
+                Storage::Cpu(CpuStorage::F16(v)) => crate::pages::collapse(bytemuck::cast_slice(v)),
                 _ => false,
             };
         });

@@ -184,17 +184,21 @@ impl SafetensorsSource {
         if DType::try_from(view.dtype()).ok() != Some(self.dtype) || view.shape() != shape {
             return Ok(None);
         }
-        let data = view.data();
-        let v = match self.dtype {
-            DType::F32 => crate::pages::copied_vec::<f32>(data)
-                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
-            DType::BF16 => crate::pages::copied_vec::<half::bf16>(data)
-                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
-            DType::F16 => crate::pages::copied_vec::<half::f16>(data)
-                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu)),
-            _ => None,
-        };
-        Ok(v.transpose()?)
+        fn tensor<T: bytemuck::Pod + candle_core::WithDType>(
+            data: &[u8],
+            shape: &[usize],
+        ) -> Result<Option<Tensor>> {
+            crate::pages::copied_vec::<T>(data)
+                .map(|v| Tensor::from_vec(v, shape, &Device::Cpu))
+                .transpose()
+                .map_err(Into::into)
+        }
+        match self.dtype {
+            DType::F32 => tensor::<f32>(view.data(), shape),
+            DType::BF16 => tensor::<half::bf16>(view.data(), shape),
+            DType::F16 => tensor::<half::f16>(view.data(), shape),
+            _ => Ok(None),
+        }
     }
 }
 
