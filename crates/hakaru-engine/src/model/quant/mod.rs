@@ -883,6 +883,16 @@ impl QWeight {
                     let y = x86_vnni::dot_unsigned::<x86::Q50, RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])
                 }
+                // Four rows share their scale unpacking (`dot_q4k_four`).
+                QKind::Q4K if self.vnni && RX == 1 && RW == 4 => {
+                    let w4: [&[u8]; 4] = std::array::from_fn(|i| w[i]);
+                    let y = if self.gfni {
+                        x86_vnni::dot_q4k_four_gfni(w4, act, rows[0])
+                    } else {
+                        x86_vnni::dot_q4k_four(w4, act, rows[0])
+                    };
+                    std::array::from_fn(|i| [y[i]; RX])
+                }
                 QKind::Q4K if self.vnni && self.gfni && RX == 1 => {
                     let y = x86_vnni::dot_q4k_one_gfni::<RW>(w, act, rows[0]);
                     std::array::from_fn(|i| [y[i]; RX])

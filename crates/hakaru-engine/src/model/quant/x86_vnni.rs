@@ -497,6 +497,184 @@ q4k_one!(
     true
 );
 
+/// One activation row (Q8_K) against four Q4_K weight rows: [`dot_q4k_one`]'s arithmetic, with
+/// what the four rows share done once for all of them. Their 12 packed scale bytes are read
+/// into one 512-bit register (a row per 128-bit lane) and unpacked together, their `d` and `dmin`
+/// converted together, and their sub-block offsets met with the activation's 32-value sums in one
+/// `vpmaddwd` (row `r` in lanes `4r..4r + 4`). Per row and block what remains is the nibbles, four
+/// `vpdpbusd`, the two packs and `vpdpwssd` against that row's scale words, and one multiply-add:
+/// about a third fewer instructions per block than four calls of the one-row kernel, which is
+/// what its pace from memory follows (benches/README.md).
+///
+/// Two builds, as for [`dot_q4k_one`]: [`dot_q4k_four`] and [`dot_q4k_four_gfni`].
+macro_rules! q4k_four {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $gfni:literal) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        pub unsafe fn $name(w: [&[u8]; 4], a: &Act, row: usize) -> [f32; 4] {
+    const BB: usize = 144;
+    let zero = _mm512_setzero_si512();
+    // Scale words of an even row (words 0..8 of its half of `u01` / `u23`) and of an odd one
+    // (words 16..24).
+    let idx01 = _mm512_loadu_si512(SCALE_WORDS[0].as_ptr() as *const _);
+    let idx23 = _mm512_loadu_si512(SCALE_WORDS[1].as_ptr() as *const _);
+    let idx = [
+        (idx01, idx23),
+        (
+            _mm512_add_epi16(idx01, _mm512_set1_epi16(16)),
+            _mm512_add_epi16(idx23, _mm512_set1_epi16(16)),
+        ),
+    ];
+    // Word w of the four rows' mins: row w / 8's min w % 8 (`u01` words 8..16 and 24..32, then
+    // `u23`'s, indexed from 32).
+    let idxm = _mm512_loadu_si512(FOUR_MINS.as_ptr() as *const _);
+    // Lanes 4r..4r + 4: row r's dmin, at 2r + 1 of the converted [d0, dmin0, d1, dmin1, …].
+    let idx_dmin = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1);
+    let ones = _mm256_set1_epi16(1);
+    let nb = w[0].len() / BB;
+    let w = ptrs(w);
+    let xq = a.row_qs(row).as_ptr();
+    let xd = a.row_d(row).as_ptr();
+    let xs = a.row_bsums(row).as_ptr();
+    let ahead = prefetch_distance(4 * nb * BB);
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut accm = _mm512_setzero_ps();
+    for b in 0..nb {
+        let x: [__m512i; 4] =
+            std::array::from_fn(|j| _mm512_loadu_si512(xq.add(256 * b + 64 * j) as *const _));
+        // The activation's 32-value sums as 8 words, in each 128-bit lane.
+        let bs = _mm256_loadu_si256(xs.add(16 * b) as *const __m256i);
+        let xs32 = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, ones)));
+        let dx = _mm256_set1_ps(*xd.add(b));
+        let p: [*const u8; 4] = std::array::from_fn(|i| w[i].add(BB * b));
+        for &p in &p {
+            let mut line = 0;
+            while line < BB {
+                // As in k_rows: one tile ahead into L1, two into L2.
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead + line) as *const i8);
+                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(2 * ahead + line) as *const i8);
+                line += 64;
+            }
+        }
+        // [d0·dx, dmin0·dx, d1·dx, …] from each row's first four bytes.
+        let head = |i: usize| (p[i] as *const i32).read_unaligned();
+        let dd = _mm256_mul_ps(
+            _mm256_cvtph_ps(_mm_setr_epi32(head(0), head(1), head(2), head(3))),
+            dx,
+        );
+        let dd = _mm512_castps256_ps512(dd);
+        // Row r's 8 scales then 8 mins in lane r, as words: rows 0, 1 in u01, rows 2, 3 in u23.
+        let packed = |i: usize| _mm_loadu_si128(p[i].add(4) as *const __m128i);
+        let raw = _mm512_inserti32x4::<3>(
+            _mm512_inserti32x4::<2>(
+                _mm512_inserti32x4::<1>(_mm512_castsi128_si512(packed(0)), packed(1)),
+                packed(2),
+            ),
+            packed(3),
+        );
+        let u = k4_scales_mins_four(raw);
+        let u01 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(u));
+        let u23 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(u));
+        let mins = _mm512_madd_epi16(_mm512_permutex2var_epi16(u01, idxm, u23), xs32);
+        accm = _mm512_fmadd_ps(
+            _mm512_permutexvar_ps(idx_dmin, dd),
+            _mm512_cvtepi32_ps(mins),
+            accm,
+        );
+        for i in 0..4 {
+            let u = if i < 2 { u01 } else { u23 };
+            let (ia, ib) = idx[i % 2];
+            let s: [__m512i; 4] = std::array::from_fn(|j| {
+                _mm512_dpbusd_epi32(zero, grouped_nibbles::<$gfni>(p[i].add(16 + 32 * j)), x[j])
+            });
+            let t = _mm512_dpwssd_epi32(
+                _mm512_dpwssd_epi32(
+                    zero,
+                    _mm512_packs_epi32(s[0], s[1]),
+                    _mm512_permutexvar_epi16(ia, u),
+                ),
+                _mm512_packs_epi32(s[2], s[3]),
+                _mm512_permutexvar_epi16(ib, u),
+            );
+            let d = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * i as i32), dd);
+            acc[i] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(t), acc[i]);
+        }
+    }
+    let mut m = [0f32; 16];
+    _mm512_storeu_ps(m.as_mut_ptr(), accm);
+    std::array::from_fn(|i| _mm512_reduce_add_ps(acc[i]) - m[4 * i..4 * i + 4].iter().sum::<f32>())
+}
+    };
+}
+
+q4k_four!(
+    /// The AVX-512 VNNI build.
+    ///
+    /// # Safety
+    /// Each row of `w` holds the same number of whole Q4_K blocks, `a` is a Q8_K activation of
+    /// their width.
+    dot_q4k_four,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni",
+    false
+);
+q4k_four!(
+    /// The build for CPUs with GFNI as well.
+    ///
+    /// # Safety
+    /// As [`dot_q4k_four`]'s, on a CPU with GFNI.
+    dot_q4k_four_gfni,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,gfni",
+    true
+);
+
+/// [`dot_q4k_four`]'s mins: word `w` takes row `w / 8`'s min `w % 8` from the scale and min words
+/// of rows 0, 1 (indices 0..32: row 1 from 16) and rows 2, 3 (from 32), each row's 8 scales
+/// before its 8 mins.
+const FOUR_MINS: [i16; 32] = {
+    let mut out = [0i16; 32];
+    let mut w = 0;
+    while w < 32 {
+        let r = w / 8;
+        out[w] = (32 * (r / 2) + 16 * (r % 2) + 8 + w % 8) as i16;
+        w += 1;
+    }
+    out
+};
+
+/// [`k4_scales_mins`] for four Q4_K blocks at once: lane `r` of `raw` holds a block's 12 packed
+/// bytes (then 4 unused), lane `r` of the result its 8 scales then 8 mins.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn k4_scales_mins_four(raw: __m512i) -> __m512i {
+    let lanes = |v: __m128i| _mm512_broadcast_i32x4(v);
+    let low = _mm512_shuffle_epi8(
+        raw,
+        lanes(_mm_setr_epi8(
+            0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11,
+        )),
+    );
+    let top = _mm512_shuffle_epi8(
+        raw,
+        lanes(_mm_setr_epi8(
+            -1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7,
+        )),
+    );
+    let keep = lanes(_mm_setr_epi8(
+        63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0,
+    ));
+    let high_nibble = lanes(_mm_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15,
+    ));
+    let v = _mm512_or_si512(
+        _mm512_and_si512(low, keep),
+        _mm512_and_si512(_mm512_srli_epi16(low, 4), high_nibble),
+    );
+    _mm512_or_si512(
+        v,
+        _mm512_and_si512(_mm512_srli_epi16(top, 2), _mm512_set1_epi8(0x30)),
+    )
+}
+
 /// The 8 six-bit scales, then the 8 mins, of the Q4_K block at `p` (12 packed bytes at `p + 4`)
 /// as 16 bytes: ggml's `get_scale_min_k4` for every sub-block at once, in vector registers
 /// instead of the scalar shifts and masks (which took a third of the one-row kernel's
