@@ -503,8 +503,9 @@ q4k_one!(
 /// converted together, and their sub-block offsets met with the activation's 32-value sums in one
 /// `vpmaddwd` (row `r` in lanes `4r..4r + 4`). Per row and block what remains is the nibbles, four
 /// `vpdpbusd`, the two packs and `vpdpwssd` against that row's scale words, and one multiply-add:
-/// about a third fewer instructions per block than four calls of the one-row kernel, which is
-/// what its pace from memory follows (benches/README.md).
+/// about a third fewer instructions per block than four calls of the one-row kernel: faster
+/// from the caches, the same pace from memory, which Q4_K's access pattern sets
+/// (benches/README.md).
 ///
 /// Two builds, as for [`dot_q4k_one`]: [`dot_q4k_four`] and [`dot_q4k_four_gfni`].
 macro_rules! q4k_four {
@@ -548,13 +549,7 @@ macro_rules! q4k_four {
         let dx = _mm256_set1_ps(*xd.add(b));
         let p: [*const u8; 4] = std::array::from_fn(|i| w[i].add(BB * b));
         for &p in &p {
-            let mut line = 0;
-            while line < BB {
-                // As in k_rows: one tile ahead into L1, two into L2.
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead + line) as *const i8);
-                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(2 * ahead + line) as *const i8);
-                line += 64;
-            }
+            prefetch_k(p, BB, ahead);
         }
         // [d0·dx, dmin0·dx, d1·dx, …] from each row's first four bytes.
         let head = |i: usize| (p[i] as *const i32).read_unaligned();
@@ -740,18 +735,24 @@ unsafe fn k_rows<const RW: usize, S: Copy>(
         let dx = *xd.add(b);
         for i in 0..RW {
             let p = w[i].add(bb * b);
-            let mut line = 0;
-            while line < bb {
-                // One tile ahead into L1, two into L2 only: Q4_K/Q6_K read a few percent
-                // faster from memory than with the first alone (benches/README.md).
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead + line) as *const i8);
-                _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(2 * ahead + line) as *const i8);
-                line += 64;
-            }
+            prefetch_k(p, bb, ahead);
             state[i] = block(p, &x, bs, dx, state[i]);
         }
     }
     state
+}
+
+/// The K-quant block of `bb` bytes at `p`, `ahead` bytes on (one tile) into L1 and twice that
+/// into L2 only: Q4_K/Q6_K read a few percent faster from memory than with the first alone
+/// (benches/README.md).
+#[inline(always)]
+unsafe fn prefetch_k(p: *const u8, bb: usize, ahead: usize) {
+    let mut line = 0;
+    while line < bb {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(ahead + line) as *const i8);
+        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(2 * ahead + line) as *const i8);
+        line += 64;
+    }
 }
 
 /// [`dot_q4k_one`]'s scale words for the packed quarters (0, 1) and (2, 3): `vpackssdw` takes,
