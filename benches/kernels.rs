@@ -40,7 +40,7 @@ fn kernels(c: &mut Criterion) {
         let ours = QWeight::from_bytes(kind, rows, cols, bytes.clone()).unwrap();
         let theirs = QMatMul::from_qtensor(q).unwrap();
         let mut g = c.benchmark_group(format!("{name} {rows}x{cols}"));
-        for m in [1usize, 64] {
+        for m in [1usize, 8, 64] {
             let x: Vec<f32> = (0..m * cols)
                 .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
                 .collect();

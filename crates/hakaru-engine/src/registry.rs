@@ -1011,7 +1011,8 @@ mod tests {
 
     /// The CPU prefill's repacked copies: on x86 CPUs with hakaru's kernels, every Q4_K
     /// projection whose input width is a multiple of 256 and output count of 16 (0.75 bytes per
-    /// value); none for the 896-wide projections of Qwen2.5-0.5B, none for unquantized weights.
+    /// value, 2 where candle's AMX prefill keeps a second copy); none for the 896-wide
+    /// projections of Qwen2.5-0.5B, none for unquantized weights.
     #[test]
     fn prefill_copies_count_candles_repacked_projections() {
         let small = reg().get("qwen2.5-0.5b").unwrap().config();
@@ -1024,17 +1025,23 @@ mod tests {
             assert_eq!(prefill_copy_bytes(&big, Precision::Q4KM), 0);
             return;
         }
+        // Bytes per value of the copies: the AVX-512/AVX2 tiles', and the AMX tiles' too where
+        // candle runs long Q4_K prefills on AMX.
+        let copies = |values: u64| match quant::candle_amx_q4k() {
+            true => values * 3 / 4 + values * 5 / 4,
+            false => values * 3 / 4,
+        };
         // Only ffn_down (896 outputs × 4864 inputs) of each of the 24 layers.
         assert_eq!(
             prefill_copy_bytes(&small, Precision::Q4KM),
-            24 * 896 * 4864 * 3 / 4
+            copies(24 * 896 * 4864)
         );
         // Every projection and the (untied) output head of Qwen2.5-7B.
         let (h, q, kv, i, v) = (3584u64, 3584u64, 512u64, 18944u64, 152064u64);
         let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
         assert_eq!(
             prefill_copy_bytes(&big, Precision::Q4KM),
-            (28 * layer + v * h) * 3 / 4
+            copies(28 * layer + v * h)
         );
         let est = estimate(&big, Precision::Q4KM);
         assert_eq!(est.prefill_copy, prefill_copy_bytes(&big, Precision::Q4KM));

@@ -276,7 +276,8 @@ pub struct DeviceInfo {
     /// The CPU kernels the projections ran on: for quantized weights hakaru's
     /// `avx512-vnni+gfni`, `avx512-vnni` or `avx2`, or `candle`; for unquantized ones (f32,
     /// bf16, f16) the prefill kernel, hakaru's `dense-avx512` or the gemm crate's
-    /// `dense-gemm`; followed by `, HAKARU_QUANT_KERNELS=…` when that was set and by
+    /// `dense-gemm`; followed by `, candle-amx` when Q4_K weights' prefill ran on candle's AMX
+    /// kernel, by `, HAKARU_QUANT_KERNELS=…` when that was set and by
     /// `, HAKARU_HUGE_PAGES=off` when the weights were kept out of huge pages. Absent on a GPU
     /// and in records written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,7 +22,7 @@ pub mod quant;
 pub mod rope;
 pub mod weights;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor, D};
 use std::sync::Arc;
 
@@ -379,16 +379,22 @@ impl Transformer {
         if !self.device.is_cpu() {
             return None;
         }
-        let (mut packed, mut candle) = (false, false);
+        let (mut packed, mut candle, mut q4k_prefill) = (false, false, false);
         for l in self.projections() {
             match l {
-                Linear::Packed { .. } => packed = true,
-                Linear::Quant { .. } => candle = true,
+                Linear::Packed { w, prefill, .. } => {
+                    packed = true;
+                    q4k_prefill |= prefill.is_some() && w.kind() == quant::QKind::Q4K;
+                }
+                Linear::Quant { w, .. } => {
+                    candle = true;
+                    q4k_prefill |= matches!(w, QMatMul::QTensor(q) if q.dtype() == GgmlDType::Q4K);
+                }
                 Linear::Dense { .. } => {}
             }
         }
         Some(match packed || candle {
-            true => quant::kernels_label(packed),
+            true => quant::kernels_label(packed, q4k_prefill),
             false => matmul::kernels_label(),
         })
     }
