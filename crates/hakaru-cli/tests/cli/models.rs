@@ -88,7 +88,20 @@ fn json_parses_and_carries_shapes_and_memory() {
     assert_eq!(q7["config"]["hidden_size"], 3584);
     assert_eq!(q7["memory"]["bf16"]["weights_bytes"], 2 * 7_615_616_512u64);
     assert_eq!(q7["memory"]["bf16"]["fits"], false);
-    assert_eq!(q7["memory"]["Q4_K_M"]["fits"], true);
+    // Q4_K_M fits 12 GiB unless the prefill's copies push it over (on AMX CPUs, where candle
+    // keeps two of Q4_K weights); a 3B model fits with every copy counted.
+    let q4 = &q7["memory"]["Q4_K_M"];
+    let needed = q4["needed_bytes"].as_u64().unwrap();
+    assert!(
+        needed
+            > q4["weights_bytes"].as_u64().unwrap()
+                + q4["kv_cache_bytes"].as_u64().unwrap()
+                + q4["prefill_copy_bytes"].as_u64().unwrap(),
+        "{q4}"
+    );
+    assert_eq!(q4["fits"], needed <= 12u64 << 30, "{q4}");
+    let q3 = models.iter().find(|m| m["name"] == "qwen2.5-3b").unwrap();
+    assert_eq!(q3["memory"]["Q4_K_M"]["fits"], true);
     assert!(q7["gguf"]
         .as_array()
         .unwrap()
