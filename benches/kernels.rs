@@ -77,19 +77,24 @@ fn kernels(c: &mut Criterion) {
 /// `QWeight::from_bytes` copies the bytes into huge pages where the system gives them, as a
 /// loaded model's weights are (`hakaru_engine::pages`; `HAKARU_HUGE_PAGES=off` for 4 KiB pages).
 /// The rows repeat the matrices above (the values do not change the speed): the 32-value formats'
-/// 4864 × 896 in both layouts, the K-quants' 896 × 4864 in the file's (they are not regrouped).
+/// 4864 × 896 in both layouts, the K-quants' 896 × 4864 in the file's (they are not regrouped),
+/// and Q4_K at the widths of Qwen2.5-1.5B's and 7B's projections (1536, 3584, 8960), whose
+/// pace from memory differs with the width (benches/README.md).
 fn from_memory(c: &mut Criterion) {
     if !kernels_available() {
         return;
     }
     let mut g = c.benchmark_group("from memory");
     g.sample_size(10);
-    // (format, rows and columns of the matrix above, copies): 1.1–1.6 GB each. The K-quants
-    // are Qwen2.5-0.5B's `ffn_down` shape and keep the file's layout (four interleaved rows).
+    // (format, rows and columns of the matrix repeated, copies): 1.1–1.6 GB each. The K-quants
+    // keep the file's layout (four rows read side by side).
     for (name, kind, dt, block_rows, cols, copies) in [
         ("Q8_0", QKind::Q8_0, GgmlDType::Q8_0, 4864, 896, 360),
         ("Q5_0", QKind::Q5_0, GgmlDType::Q5_0, 4864, 896, 360),
         ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 896, 4864, 490),
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 8960, 1536, 155),
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 18944, 3584, 32),
+        ("Q4_K", QKind::Q4K, GgmlDType::Q4K, 1536, 8960, 155),
         ("Q6_K", QKind::Q6K, GgmlDType::Q6K, 896, 4864, 336),
     ] {
         let rows = block_rows * copies;
