@@ -878,6 +878,13 @@ impl QWeight {
         }
     }
 
+    /// Weight rows `js` against activation rows `rows`, `RW` weight rows a tile.
+    ///
+    /// One activation row against Q4_K weights in the file's layout (a decoding step) takes
+    /// each tile's four rows one from each quarter of `js`, so that the four streams the tile
+    /// reads side by side each run on through a quarter instead of ending after one row: rows
+    /// of 2–5 KB next to each other read 3–12% faster from memory that way, at every width
+    /// measured (benches/README.md, "Q4_K by quarters").
     #[inline]
     fn tiles_rows<const RW: usize, const RX: usize>(
         &self,
@@ -888,17 +895,28 @@ impl QWeight {
         out: OutPtr,
         n: usize,
     ) {
+        let put = |js: [usize; RW], y: [[f32; RX]; RW]| {
+            for (&j, y) in js.iter().zip(&y) {
+                for (t, &v) in y.iter().enumerate() {
+                    // SAFETY: (rows[t], j) is inside the m × n output, and only the task owning
+                    // weight row j writes that column.
+                    unsafe { *out.0.add(rows[t] * n + j) = v };
+                }
+            }
+        };
         let mut j = js.start;
+        if RW == 4 && RX == 1 && self.kind == QKind::Q4K {
+            let quarter = js.len() / 4;
+            for u in 0..quarter {
+                let js4 = std::array::from_fn(|q| js.start + q * quarter + u);
+                put(js4, self.dot::<RW, RX>(data, js4, act, rows));
+            }
+            j += 4 * quarter;
+        }
         while j < js.end {
             if j + RW <= js.end {
-                let y = self.dot::<RW, RX>(data, std::array::from_fn(|u| j + u), act, rows);
-                for (u, y) in y.iter().enumerate() {
-                    for (t, &v) in y.iter().enumerate() {
-                        // SAFETY: (rows[t], j + u) is inside the m × n output, and only the task
-                        // owning weight row j + u writes that column.
-                        unsafe { *out.0.add(rows[t] * n + j + u) = v };
-                    }
-                }
+                let tile = std::array::from_fn(|u| j + u);
+                put(tile, self.dot::<RW, RX>(data, tile, act, rows));
                 j += RW;
             } else {
                 let [y] = self.dot::<1, RX>(data, [j], act, rows);

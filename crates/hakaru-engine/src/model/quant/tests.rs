@@ -198,6 +198,12 @@ fn kernels_equal_the_dequantized_product() {
             w.gfni = gfni;
             let what = format!("{kind:?} vnni={vnni} gfni={gfni}");
             assert_equals_dequantized_product(&w, &[1, 3, 4, 9, 16], &what);
+            // Enough rows for tasks of 12 (the last of 11), which a decoding step reads four
+            // quarters at a time for Q4_K, with rows left over.
+            let (_, mut w) = pair(kind, dt, 203, k);
+            w.vnni = vnni;
+            w.gfni = gfni;
+            assert_equals_dequantized_product(&w, &[1], &format!("{what} n=203"));
         }
     }
 }
