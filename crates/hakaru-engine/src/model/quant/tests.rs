@@ -198,12 +198,13 @@ fn kernels_equal_the_dequantized_product() {
             w.gfni = gfni;
             let what = format!("{kind:?} vnni={vnni} gfni={gfni}");
             assert_equals_dequantized_product(&w, &[1, 3, 4, 9, 16], &what);
-            // Enough rows for tasks of 12 (the last of 11), which a decoding step reads four
-            // quarters at a time for Q4_K, with rows left over.
-            let (_, mut w) = pair(kind, dt, 203, k);
+            // Enough rows that a task holds more than four of them on up to 16 threads, so a
+            // decoding step reads Q4_K a quarter of each task at a time, with a row left over
+            // (the last task here on two threads: 13 rows).
+            let (_, mut w) = pair(kind, dt, 1101, k);
             w.vnni = vnni;
             w.gfni = gfni;
-            assert_equals_dequantized_product(&w, &[1], &format!("{what} n=203"));
+            assert_equals_dequantized_product(&w, &[1], &format!("{what} n=1101"));
         }
     }
 }
