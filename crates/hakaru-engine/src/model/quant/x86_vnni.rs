@@ -434,7 +434,6 @@ macro_rules! q4k_one {
         $(#[$doc])*
         #[target_feature(enable = $features)]
         pub unsafe fn $name<const RW: usize>(w: [&[u8]; RW], a: &Act, row: usize) -> [f32; RW] {
-    let zero = _mm512_setzero_si512();
     // Which sub-block's scale meets each word of the packed quarter sums (SCALE_WORDS).
     let idx01 = _mm512_loadu_si512(SCALE_WORDS[0].as_ptr() as *const _);
     let idx23 = _mm512_loadu_si512(SCALE_WORDS[1].as_ptr() as *const _);
@@ -444,20 +443,7 @@ macro_rules! q4k_one {
     let acc = k_rows(w, 144, a, row, init, |p, x, bs, dx, (acc, accm)| {
         // Words 0..8: the sub-blocks' scales; 8..16: their mins.
         let sm = _mm256_cvtepu8_epi16(k4_scales_mins(p));
-        let sm512 = _mm512_castsi256_si512(sm);
-        let s: [__m512i; 4] = std::array::from_fn(|j| {
-            // The 32 bytes of quarter j: their low nibbles, then their high ones.
-            _mm512_dpbusd_epi32(zero, grouped_nibbles::<$gfni>(p.add(16 + 32 * j)), x[j])
-        });
-        let t = _mm512_dpwssd_epi32(
-            _mm512_dpwssd_epi32(
-                zero,
-                _mm512_packs_epi32(s[0], s[1]),
-                _mm512_permutexvar_epi16(idx01, sm512),
-            ),
-            _mm512_packs_epi32(s[2], s[3]),
-            _mm512_permutexvar_epi16(idx23, sm512),
-        );
+        let t = q4k_scaled_sums::<$gfni>(p, &x, (idx01, idx23), _mm512_castsi256_si512(sm));
         // d and dmin together: [d·dx, dmin·dx, …].
         let dd = _mm_mul_ps(
             _mm_cvtph_ps(_mm_cvtsi32_si128((p as *const i32).read_unaligned())),
@@ -504,8 +490,8 @@ q4k_one!(
 /// `vpmaddwd` (row `r` in lanes `4r..4r + 4`). Per row and block what remains is the nibbles, four
 /// `vpdpbusd`, the two packs and `vpdpwssd` against that row's scale words, and one multiply-add:
 /// about a third fewer instructions per block than four calls of the one-row kernel: faster
-/// from the caches, the same pace from memory, which Q4_K's access pattern sets
-/// (benches/README.md).
+/// from the caches, the same pace from memory, which the order the rows are read in sets
+/// (`QWeight::tiles_rows`, benches/README.md).
 ///
 /// Two builds, as for [`dot_q4k_one`]: [`dot_q4k_four`] and [`dot_q4k_four_gfni`].
 macro_rules! q4k_four {
@@ -514,7 +500,6 @@ macro_rules! q4k_four {
         #[target_feature(enable = $features)]
         pub unsafe fn $name(w: [&[u8]; 4], a: &Act, row: usize) -> [f32; 4] {
     const BB: usize = 144;
-    let zero = _mm512_setzero_si512();
     // Scale words of an even row (words 0..8 of its half of `u01` / `u23`) and of an odd one
     // (words 16..24).
     let idx01 = _mm512_loadu_si512(SCALE_WORDS[0].as_ptr() as *const _);
@@ -579,18 +564,7 @@ macro_rules! q4k_four {
         for i in 0..4 {
             let u = if i < 2 { u01 } else { u23 };
             let (ia, ib) = idx[i % 2];
-            let s: [__m512i; 4] = std::array::from_fn(|j| {
-                _mm512_dpbusd_epi32(zero, grouped_nibbles::<$gfni>(p[i].add(16 + 32 * j)), x[j])
-            });
-            let t = _mm512_dpwssd_epi32(
-                _mm512_dpwssd_epi32(
-                    zero,
-                    _mm512_packs_epi32(s[0], s[1]),
-                    _mm512_permutexvar_epi16(ia, u),
-                ),
-                _mm512_packs_epi32(s[2], s[3]),
-                _mm512_permutexvar_epi16(ib, u),
-            );
+            let t = q4k_scaled_sums::<$gfni>(p[i], &x, (ia, ib), u);
             let d = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * i as i32), dd);
             acc[i] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(t), acc[i]);
         }
@@ -621,6 +595,33 @@ q4k_four!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,gfni",
     true
 );
+
+/// One Q4_K block at `p` against the activation's four 64-value quarters `x`: per quarter one
+/// `vpdpbusd` of its 32 bytes' nibbles (low, then high: two sub-blocks), the four sums narrowed
+/// pairwise to 16 bits and multiplied by their sub-blocks' scales with `vpdpwssd`, the scales
+/// being the words of `words` that `idx` picks (`SCALE_WORDS`). The kernels' shared inner step
+/// ([`dot_q4k_one`], [`dot_q4k_four`]); inlined into each build.
+#[inline(always)]
+unsafe fn q4k_scaled_sums<const GFNI: bool>(
+    p: *const u8,
+    x: &[__m512i; 4],
+    idx: (__m512i, __m512i),
+    words: __m512i,
+) -> __m512i {
+    let zero = _mm512_setzero_si512();
+    let s: [__m512i; 4] = std::array::from_fn(|j| {
+        _mm512_dpbusd_epi32(zero, grouped_nibbles::<GFNI>(p.add(16 + 32 * j)), x[j])
+    });
+    _mm512_dpwssd_epi32(
+        _mm512_dpwssd_epi32(
+            zero,
+            _mm512_packs_epi32(s[0], s[1]),
+            _mm512_permutexvar_epi16(idx.0, words),
+        ),
+        _mm512_packs_epi32(s[2], s[3]),
+        _mm512_permutexvar_epi16(idx.1, words),
+    )
+}
 
 /// [`dot_q4k_four`]'s mins: word `w` takes row `w / 8`'s min `w % 8` from the scale and min words
 /// of rows 0, 1 (indices 0..32: row 1 from 16) and rows 2, 3 (from 32), each row's 8 scales
