@@ -1128,13 +1128,17 @@ pub(crate) fn matvec_many_ahead(
     Ok(())
 }
 
-/// Weight rows per task of a one-row product over `n` rows: about eight tasks per thread of the
-/// barrier pool the tasks run on (its workers and the caller), a whole number of
-/// [`regroup::GROUP`]s. The pool's own count, not `candle_core::utils::get_num_threads()`: without
-/// `RAYON_NUM_THREADS` that parses /proc/cpuinfo on every call (about 3% of a decoding step).
+/// Weight rows per task of a one-row product over `n` rows: about two tasks per thread of the
+/// barrier pool the tasks run on (its workers and the caller), at most 1,024 rows, a whole
+/// number of [`regroup::GROUP`]s. Each task's streams start cold, so long tasks read faster;
+/// two a thread still let one thread take over the other's second when that one is held up
+/// (2–4% faster decoding than eight tasks a thread of at most 256 rows, benches/README.md,
+/// "Two tasks a thread"). The pool's own count, not `candle_core::utils::get_num_threads()`:
+/// without `RAYON_NUM_THREADS` that parses /proc/cpuinfo on every call (about 3% of a
+/// decoding step).
 fn one_row_task_rows(n: usize) -> usize {
     let threads = candle_core::utils::barrier_pool().n_workers() + 1;
-    (n / (threads * 8)).clamp(4, 256) / regroup::GROUP * regroup::GROUP
+    (n / (threads * 2)).clamp(4, 1024) / regroup::GROUP * regroup::GROUP
 }
 
 /// Quantize activation rows, in parallel when there are many.
