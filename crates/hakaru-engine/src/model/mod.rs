@@ -570,8 +570,9 @@ impl Transformer {
     /// `(ids.len(), vocab)` for [`Logits::All`] or `(1, vocab)` for [`Logits::Last`].
     ///
     /// One token on the CPU in f32, bf16 or f16 takes [`Transformer::decode_step`], on the
-    /// calling thread: its parallel parts run on candle's barrier pool, which the caller joins,
-    /// so nothing there uses rayon. Every other pass runs on a thread of rayon's pool, so that
+    /// calling thread: its parallel parts run on candle's barrier pool, which the caller joins
+    /// (only a projection that falls back to candle's matmul would use rayon). Every other pass
+    /// runs on a thread of rayon's pool, so that
     /// its parallel parts find rayon's threads awake instead of waking them from the calling
     /// thread and sleeping meanwhile. Sending a decoding step to rayon too cost two futex
     /// hand-offs per token and woke rayon's idle thread to spin beside the pool's two on two
