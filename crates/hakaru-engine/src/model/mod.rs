@@ -572,12 +572,12 @@ impl Transformer {
     /// One token on the CPU in f32, bf16 or f16 takes [`Transformer::decode_step`], on the
     /// calling thread: its parallel parts run on candle's barrier pool, which the caller joins
     /// (only a projection that falls back to candle's matmul would use rayon). Every other pass
-    /// runs on a thread of rayon's pool, so that
-    /// its parallel parts find rayon's threads awake instead of waking them from the calling
-    /// thread and sleeping meanwhile. Sending a decoding step to rayon too cost two futex
-    /// hand-offs per token and woke rayon's idle thread to spin beside the pool's two on two
-    /// cores: steps of 13.5 ms, about one in eight 4–34 ms longer, against 12.3 ms steady without
-    /// (benches/README.md, "The decoding step off rayon").
+    /// runs on a thread of rayon's pool, so that its parallel parts find rayon's threads awake
+    /// instead of waking them from the calling thread and sleeping meanwhile. Sending a
+    /// decoding step to rayon too cost two futex hand-offs per token and woke rayon's idle
+    /// thread to spin beside the pool's two on two cores: steps of 13.5 ms, about one in eight
+    /// 4–34 ms longer, against 12.3 ms steady without (benches/README.md, "The decoding step
+    /// off rayon").
     pub fn forward(&self, ids: &[u32], cache: &mut KvCache, which: Logits) -> Result<Tensor> {
         let step = ids.len() == 1 && self.has_decode_step();
         if !step && rayon::current_thread_index().is_none() {
