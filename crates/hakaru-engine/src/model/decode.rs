@@ -428,7 +428,7 @@ impl Heads<'_> {
         let n_head = self.q.len() / d;
         let groups = n_head / self.n_rep;
         let parts = match self.parallel {
-            true => (candle_core::utils::barrier_pool().n_workers() + 1)
+            true => super::matvec::pool_threads()
                 .div_ceil(groups)
                 .clamp(1, self.n_rep),
             false => 1,

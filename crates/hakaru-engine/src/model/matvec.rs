@@ -197,6 +197,11 @@ pub(crate) fn one_row_tasks(n: usize, f: impl Fn(usize) + Sync) {
     one_row_tasks_ahead(n, f, &Ahead::none())
 }
 
+/// Threads that run [`one_row_tasks`]: the barrier pool's workers and the caller.
+pub(crate) fn pool_threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
 /// Bytes pulled toward the caches at a time by a thread with nothing else to do.
 const AHEAD_STEP: usize = 4096;
 
@@ -290,7 +295,7 @@ pub(crate) fn one_row_tasks_ahead(n: usize, f: impl Fn(usize) + Sync, ahead: &Ah
         return;
     }
     let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
+    let threads = pool_threads();
     let cursor = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     pool.execute(|_| {

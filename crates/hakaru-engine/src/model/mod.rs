@@ -584,7 +584,7 @@ impl Transformer {
             return rayon::scope(|_| self.forward(ids, cache, which));
         }
         match ids {
-            [id] if self.has_decode_step() => {
+            [id] if step => {
                 self.check_ids(ids, cache.len())?;
                 self.decode_step(*id, cache)
             }

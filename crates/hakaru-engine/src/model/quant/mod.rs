@@ -1137,8 +1137,7 @@ pub(crate) fn matvec_many_ahead(
 /// without `RAYON_NUM_THREADS` that parses /proc/cpuinfo on every call (about 3% of a
 /// decoding step).
 fn one_row_task_rows(n: usize) -> usize {
-    let threads = candle_core::utils::barrier_pool().n_workers() + 1;
-    (n / (threads * 2)).clamp(4, 1024) / regroup::GROUP * regroup::GROUP
+    (n / (super::matvec::pool_threads() * 2)).clamp(4, 1024) / regroup::GROUP * regroup::GROUP
 }
 
 /// Quantize activation rows, in parallel when there are many.
