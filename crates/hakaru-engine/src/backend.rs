@@ -1,6 +1,6 @@
 //! The one boundary the runner drives: a [`Backend`] renders prompts, generates, and scores text by
-//! log-probability. [`CandleBackend`] implements it over an [`OpenedModel`]; an HTTP backend
-//! (OpenAI-compatible endpoints) will implement the same trait.
+//! log-probability. [`CandleBackend`] implements it over an [`OpenedModel`];
+//! [`crate::endpoint::EndpointBackend`] over an OpenAI-compatible server.
 //!
 //! Tokenization rules, fixed here so every suite kind agrees:
 //! - A chat-rendered prompt already holds the BOS token the template writes, so it is encoded
@@ -298,7 +298,25 @@ fn parse_cuda_version(banner: &str) -> Option<String> {
 }
 
 /// Join messages for a raw prompt: contents separated by blank lines, the system text first.
-fn raw_text(messages: &Value, system: Option<&str>) -> Result<String> {
+/// A case's messages as a chat: `system` first when given, a bare string as one user message.
+pub(crate) fn chat_messages(messages: &Value, system: Option<&str>) -> Result<Vec<Value>> {
+    let mut all = Vec::new();
+    if let Some(s) = system {
+        all.push(serde_json::json!({"role": "system", "content": s}));
+    }
+    match messages {
+        Value::Array(ms) => all.extend(ms.iter().cloned()),
+        Value::String(s) => all.push(serde_json::json!({"role": "user", "content": s})),
+        _ => {
+            return Err(Error::Other(
+                "messages: expected a list of {role, content} objects or a string".into(),
+            ))
+        }
+    }
+    Ok(all)
+}
+
+pub(crate) fn raw_text(messages: &Value, system: Option<&str>) -> Result<String> {
     let mut parts: Vec<&str> = Vec::new();
     if let Some(s) = system {
         parts.push(s);
@@ -393,20 +411,7 @@ impl Backend for CandleBackend {
                         "this model has no chat template; set `template = \"raw\"` in the suite's suite.toml to send cases as they are",
                     )
                 })?;
-                let mut all = Vec::new();
-                if let Some(s) = system {
-                    all.push(serde_json::json!({"role": "system", "content": s}));
-                }
-                match messages {
-                    Value::Array(ms) => all.extend(ms.iter().cloned()),
-                    Value::String(s) => all.push(serde_json::json!({"role": "user", "content": s})),
-                    _ => {
-                        return Err(Error::Other(
-                            "messages: expected a list of {role, content} objects or a string"
-                                .into(),
-                        ))
-                    }
-                }
+                let all = chat_messages(messages, system)?;
                 template.render(&Value::Array(all), &tok.render_options(true))?
             }
         };

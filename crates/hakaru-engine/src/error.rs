@@ -14,6 +14,9 @@ pub enum Error {
     /// The Hugging Face hub, or its cache, could not provide what was asked.
     #[error("hub: {0}")]
     Hub(String),
+    /// An OpenAI-compatible endpoint could not be reached or answered with an error.
+    #[error("endpoint {url}: {msg}")]
+    Endpoint { url: String, msg: String },
     /// The model would not fit in memory, or the device cannot be used.
     #[error("{0}")]
     Resource(String),

@@ -134,8 +134,11 @@ pub struct Generation {
     pub text: String,
     /// The reasoning between `<think>` and `</think>`, when the model produced one.
     pub reasoning: Option<String>,
-    /// Generated token ids, including a final EOS token.
+    /// Generated token ids, including a final EOS token (empty from an endpoint, which sends text).
     pub token_ids: Vec<u32>,
+    /// Tokens generated, including a final EOS token: `token_ids.len()` here, the server's count
+    /// (`usage.completion_tokens`) from an endpoint.
+    pub completion_tokens: usize,
     pub prompt_tokens: usize,
     pub finish_reason: FinishReason,
     pub prefill_seconds: f64,
@@ -247,6 +250,7 @@ pub fn generate(
     Ok(Generation {
         text: answer,
         reasoning,
+        completion_tokens: out_ids.len(),
         token_ids: out_ids,
         prompt_tokens: prompt_ids.len(),
         finish_reason: finish,

@@ -2,12 +2,14 @@
 //!
 //! Model references are resolved to files (`model_ref`, `hub`), files are turned into a runnable
 //! model (`config`, `load`, `model`), and the model is driven through generation and scoring
-//! (`generate`). The engine never prints: progress goes through callbacks and `tracing`.
+//! (`generate`); a model served elsewhere is driven through an OpenAI-compatible endpoint
+//! (`endpoint`). The engine never prints: progress goes through callbacks and `tracing`.
 
 pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod device;
+pub mod endpoint;
 pub mod error;
 pub mod generate;
 pub mod gguf_tokenizer;

@@ -7,6 +7,7 @@
 //! | `./dir`, `/abs/dir`, or any existing directory | a local model directory (config.json, tokenizer.json, safetensors or one .gguf) |
 //! | `path/to/model.gguf` | a local GGUF file |
 //! | `synthetic:<registry-name or config.json path>` | random weights of a real shape, nothing downloaded |
+//! | `http[s]://host:port/v1[#served-model]` | a model behind an OpenAI-compatible endpoint: not a [`ModelRef`] but [`crate::endpoint::EndpointRef`], taken by the commands that drive a [`crate::backend::Backend`]; [`parse`] refuses it with a message saying so |
 //!
 //! Ambiguity rules: a string that starts with `./`, `../`, `/` or `~/` is always a local path; any
 //! other string that names an existing file or directory is local too (an existing path wins over
@@ -225,6 +226,12 @@ fn parse_in(input: &str, base: &Path) -> Result<ModelRef> {
     let s = input.trim();
     if s.is_empty() {
         return Err(err(input, "the model reference is empty"));
+    }
+    if crate::endpoint::EndpointRef::is_endpoint(s) {
+        return Err(Error::reference(
+            s,
+            "this is an OpenAI-compatible endpoint, which `hakaru run`, `hakaru bench` and `hakaru generate` take; this command needs a model on this machine (a hub repo, a directory, a .gguf file or synthetic:…)",
+        ));
     }
     if let Some(rest) = s.strip_prefix("synthetic:") {
         if rest.trim().is_empty() {

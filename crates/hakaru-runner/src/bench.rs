@@ -489,7 +489,10 @@ pub fn run_test(
         backend.bench(&t).map_err(|e| format!("{name}: {e}"))?;
     }
     let info = backend.describe();
-    let on_gpu = info.device != "cpu";
+    // An endpoint's server: its energy, memory and neighbours are not this machine's (a server
+    // on this machine would even count as another process's load).
+    let remote = info.kind == "endpoint";
+    let on_gpu = info.device.starts_with("cuda");
     let gpu = if on_gpu {
         Some(GpuMeter::open(&info.device))
     } else {
@@ -540,6 +543,10 @@ pub fn run_test(
         _ => Err("no GPU".into()),
     };
     let (energy, energy_note) = match (&rapl, energy_before, energy_after) {
+        _ if remote => (
+            None,
+            Some("the endpoint's hardware cannot be read from here".into()),
+        ),
         _ if on_gpu => match gpu_energy {
             Ok(j) => (
                 Some(Energy {
@@ -610,10 +617,10 @@ pub fn run_test(
         ttft_ms: latency(&first_token),
         itl_ms: latency(&steps),
         load_seconds: cx.load_seconds,
-        peak_rss_bytes: peak_rss(),
+        peak_rss_bytes: if remote { None } else { peak_rss() },
         peak_gpu_bytes: peak_gpu,
-        other_cpu_percent: Some(cores * 100.0),
-        noisy: cores > provenance::CPU_LOAD_WARN_CORES,
+        other_cpu_percent: (!remote).then_some(cores * 100.0),
+        noisy: !remote && cores > provenance::CPU_LOAD_WARN_CORES,
         bandwidth,
         energy,
         energy_note,

@@ -461,7 +461,7 @@ fn run_generate(
     rec.output = Some(g.text.clone());
     rec.reasoning = g.reasoning.clone();
     rec.prompt_tokens = Some(g.prompt_tokens);
-    rec.completion_tokens = Some(g.token_ids.len());
+    rec.completion_tokens = Some(g.completion_tokens);
     rec.finish_reason = Some(
         match g.finish_reason {
             FinishReason::Stop => "stop",

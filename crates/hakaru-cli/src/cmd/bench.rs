@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use hakaru_engine::backend::CandleBackend;
 use hakaru_runner::bench::{self, BenchContext, BenchPlan, Price};
 use hakaru_types::{BandwidthUse, BenchRow};
 
@@ -141,7 +140,12 @@ pub fn run(args: &Args) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this hakaru is a debug build: speeds and bandwidth are far below what the machine can do; build with `cargo install --path crates/hakaru-cli` (release) for figures");
     }
-    let on_cpu = args.load.device.as_deref().is_none_or(|d| d == "cpu");
+    let endpoint = args
+        .model
+        .as_deref()
+        .is_some_and(hakaru_engine::endpoint::EndpointRef::is_endpoint);
+    // An endpoint's server runs elsewhere: this machine's bandwidth is no ceiling of its speed.
+    let on_cpu = !endpoint && args.load.device.as_deref().is_none_or(|d| d == "cpu");
     // Measured unless given (--bandwidth measures even then), on the CPU only.
     let given = args.ceiling.filter(|_| !args.bandwidth);
     let probe =
@@ -210,13 +214,19 @@ pub fn run(args: &Args) -> Result<()> {
         load: args.load.clone(),
     };
     let t0 = Instant::now();
-    let opened = model.open()?;
+    let mut backend = model.backend()?;
     let load_seconds = t0.elapsed().as_secs_f64();
-    let mut backend = CandleBackend::new(opened, model_ref.clone());
-    eprintln!("loaded {model_ref} in {load_seconds:.2} s");
+    if endpoint {
+        eprintln!(
+            "connected to {} in {load_seconds:.2} s",
+            backend.describe().reference
+        );
+    } else {
+        eprintln!("loaded {model_ref} in {load_seconds:.2} s");
+    }
     let ja = hakaru_suites::load_all(&args.prompts)
         .ok()
-        .and_then(|s| bench::ja_chars_per_token(&backend, &s));
+        .and_then(|s| bench::ja_chars_per_token(backend.as_ref(), &s));
     if let Some((c, n)) = ja {
         eprintln!("Japanese characters per token: {c:.3} (over {n} characters of the suites' Japanese text)");
     }
@@ -242,7 +252,8 @@ pub fn run(args: &Args) -> Result<()> {
                 source: a.source.clone(),
             })
             .collect(),
-        load_seconds: Some(load_seconds),
+        // An endpoint's load time is its server's; connecting is not loading.
+        load_seconds: (!endpoint).then_some(load_seconds),
         ceiling_gb_s: ceiling,
         // Read again after each tg test where measured (not with --ceiling).
         ceiling_probe: probe,
@@ -262,7 +273,8 @@ pub fn run(args: &Args) -> Result<()> {
             plan.repetitions,
             plan.warmup
         );
-        let row = bench::run_test(&mut backend, t, &plan, &mut cx).map_err(anyhow::Error::msg)?;
+        let row =
+            bench::run_test(backend.as_mut(), t, &plan, &mut cx).map_err(anyhow::Error::msg)?;
         if row.noisy {
             eprintln!(
                 "warning: {}: other processes used {:.0}% of a CPU core meanwhile; the row is marked noisy",

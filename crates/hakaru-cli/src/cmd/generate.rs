@@ -1,7 +1,8 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use hakaru_engine::generate::{generate, GenerateOptions, Sampling};
+use hakaru_engine::backend::PromptMode;
+use hakaru_engine::generate::{generate, GenerateOptions, Generation, Sampling};
 
 use super::ModelArgs;
 
@@ -48,6 +49,15 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             args.temperature
         );
     }
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        seed: args.seed,
+    };
+    if args.model.is_endpoint() {
+        return endpoint(args, sampling);
+    }
     let opened = args.model.open()?;
     let tok = opened.loaded.tokenizer.as_ref().with_context(|| {
         format!("model `{}` has no tokenizer, so it cannot take a text prompt (synthetic models: use `hakaru bench`, or `hakaru logits --ids`)", args.model.model)
@@ -76,12 +86,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let opts = GenerateOptions {
         max_tokens: args.max_tokens,
         ignore_eos: args.ignore_eos,
-        sampling: Sampling {
-            temperature: args.temperature,
-            top_p: args.top_p,
-            top_k: args.top_k,
-            seed: args.seed,
-        },
+        sampling,
         stop_ids: tok.eos_ids(),
     };
     let stdout = std::io::stdout();
@@ -104,16 +109,52 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&g)?);
     } else {
         println!();
-        eprintln!(
-            "[{} prompt tokens, {} generated ({:?}); prefill {:.1} tok/s, decode {:.1} tok/s, first token {:.0} ms]",
-            g.prompt_tokens,
-            g.token_ids.len(),
-            g.finish_reason,
-            g.prefill_tokens_per_s,
-            g.decode_tokens_per_s,
-            g.time_to_first_token_ms
-        );
+        print_stats(&g);
     }
+    Ok(())
+}
+
+fn print_stats(g: &Generation) {
+    eprintln!(
+            "[{} prompt tokens, {} generated ({:?}); prefill {:.1} tok/s, decode {:.1} tok/s, first token {:.0} ms]",
+        g.prompt_tokens,
+        g.completion_tokens,
+        g.finish_reason,
+        g.prefill_tokens_per_s,
+        g.decode_tokens_per_s,
+        g.time_to_first_token_ms
+    );
+}
+
+/// Through an OpenAI-compatible endpoint: the server applies its chat template; the answer is
+/// printed when it is complete (reasoning the server sent apart first, between think tags).
+fn endpoint(args: &GenerateArgs, sampling: Sampling) -> Result<()> {
+    let mut backend = args.model.backend()?;
+    let mode = if args.raw {
+        PromptMode::Raw
+    } else {
+        PromptMode::Chat
+    };
+    let messages = serde_json::json!([{"role": "user", "content": args.prompt}]);
+    let prompt = backend.render_prompt(&messages, args.system.as_deref(), mode)?;
+    let opts = GenerateOptions {
+        max_tokens: args.max_tokens,
+        ignore_eos: args.ignore_eos,
+        sampling,
+        stop_ids: Vec::new(),
+    };
+    let g = backend.generate(&prompt, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&g)?);
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    if let Some(r) = &g.reasoning {
+        writeln!(out, "<think>\n{}\n</think>\n", terminal_safe(r))?;
+    }
+    writeln!(out, "{}", terminal_safe(&g.text))?;
+    drop(out);
+    print_stats(&g);
     Ok(())
 }
 

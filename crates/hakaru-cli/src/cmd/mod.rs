@@ -14,6 +14,8 @@ pub mod validate;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use hakaru_engine::backend::{Backend, CandleBackend};
+use hakaru_engine::endpoint::{EndpointBackend, EndpointOptions, EndpointRef};
 use hakaru_engine::load::LoadOptions;
 use hakaru_engine::open::OpenedModel;
 use hakaru_engine::registry::Precision;
@@ -22,7 +24,8 @@ use hakaru_engine::registry::Precision;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Model: org/name[@revision], org/name[@revision]:FILE.gguf, a registry name, a directory,
-    /// a .gguf file, or synthetic:<registry-name|config.json>
+    /// a .gguf file, synthetic:<registry-name|config.json>, or an OpenAI-compatible endpoint
+    /// http[s]://host:port/v1#served-model (API key from HAKARU_API_KEY or OPENAI_API_KEY)
     #[arg(long, short = 'm')]
     pub model: String,
     #[command(flatten)]
@@ -81,6 +84,39 @@ impl ModelArgs {
             quant,
             seed: 0,
         })
+    }
+
+    /// True when the model is an OpenAI-compatible endpoint (`http[s]://…`).
+    pub fn is_endpoint(&self) -> bool {
+        EndpointRef::is_endpoint(&self.model)
+    }
+
+    /// The model to measure: loaded here, or reached at its endpoint.
+    pub fn backend(&self) -> Result<Box<dyn Backend>> {
+        if !self.is_endpoint() {
+            let opened = self.open()?;
+            return Ok(Box::new(CandleBackend::new(opened, self.model.clone())));
+        }
+        let l = &self.load;
+        for (given, flag) in [
+            (l.device.is_some(), "--device"),
+            (l.dtype.is_some(), "--dtype"),
+            (l.quant.is_some(), "--quant"),
+            (l.threads.is_some(), "--threads"),
+            (l.offline, "--offline"),
+        ] {
+            if given {
+                anyhow::bail!(
+                    "{flag}: `{}` is an endpoint, whose model runs on its server as the server was started; leave {flag} out",
+                    self.model
+                );
+            }
+        }
+        let r = EndpointRef::parse(&self.model)?;
+        Ok(Box::new(EndpointBackend::open(
+            &r,
+            &EndpointOptions::from_env(),
+        )?))
     }
 
     /// Resolve and load the model, with a download progress bar on a terminal.

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hakaru_engine::backend::CandleBackend;
+use hakaru_engine::backend::Backend;
 use hakaru_runner::{Plan, Reporter, ResumeOptions, RunOutcome, SamplingOverride};
 use hakaru_types::{RunRecord, RunStatus, SampleRecord, SuiteKind, SuiteSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -225,18 +225,31 @@ fn sampling_override(args: &Args) -> Result<SamplingOverride> {
     })
 }
 
-fn open_backend(model: ModelArgs) -> Result<CandleBackend> {
-    let opened = model.open()?;
-    Ok(CandleBackend::new(opened, model.model))
+fn open_backend(model: ModelArgs) -> Result<Box<dyn Backend>> {
+    model.backend()
 }
 
-/// The judge model, loaded like the measured one (same device, precision and threads).
-fn open_judge(reference: &str, load: &LoadArgs) -> Result<CandleBackend> {
-    open_backend(ModelArgs {
+/// The judge model, loaded like the measured one (same device, precision and threads), or
+/// reached at its endpoint. An endpoint on either side takes none of the other's load flags.
+fn open_judge(
+    reference: &str,
+    load: &LoadArgs,
+    measured_is_endpoint: bool,
+) -> Result<Box<dyn Backend>> {
+    let judge = ModelArgs {
         model: reference.to_string(),
         load: load.clone(),
+    };
+    let load = if judge.is_endpoint() || measured_is_endpoint {
+        LoadArgs::default()
+    } else {
+        load.clone()
+    };
+    open_backend(ModelArgs {
+        model: reference.to_string(),
+        load,
     })
-    .with_context(|| format!("loading the judge model {reference}"))
+    .with_context(|| format!("opening the judge model {reference}"))
 }
 
 fn start(args: &Args) -> Result<RunOutcome> {
@@ -250,18 +263,23 @@ fn start(args: &Args) -> Result<RunOutcome> {
         let l = &args.load;
         let model = ModelArgs {
             model: args.model.clone().unwrap_or_else(|| m.reference.clone()),
-            load: LoadArgs {
-                device: l.device.clone().or_else(|| Some(pv.device.name.clone())),
-                dtype: l
-                    .dtype
-                    .clone()
-                    .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
-                quant: l
-                    .quant
-                    .clone()
-                    .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
-                threads: l.threads.or(pv.device.threads),
-                offline: l.offline,
+            // An endpoint's model runs as its server runs it: nothing to load again.
+            load: if m.kind == "endpoint" {
+                l.clone()
+            } else {
+                LoadArgs {
+                    device: l.device.clone().or_else(|| Some(pv.device.name.clone())),
+                    dtype: l
+                        .dtype
+                        .clone()
+                        .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
+                    quant: l
+                        .quant
+                        .clone()
+                        .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
+                    threads: l.threads.or(pv.device.threads),
+                    offline: l.offline,
+                }
             },
         };
         let judge_ref = args
@@ -274,9 +292,10 @@ fn start(args: &Args) -> Result<RunOutcome> {
             .or_else(|| pv.prompts.as_ref().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("prompts"));
         let judge_load = model.load.clone();
+        let endpoint = model.is_endpoint();
         let mut backend = open_backend(model)?;
         let mut judge_backend = match &judge_ref {
-            Some(r) => Some(open_judge(r, &judge_load)?),
+            Some(r) => Some(open_judge(r, &judge_load, endpoint)?),
             None => None,
         };
         let opts = ResumeOptions {
@@ -300,7 +319,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
                     .collect();
                 let suites = hakaru_suites::select(&root, &ids)?;
                 Some(hakaru_runner::Judge {
-                    backend: b,
+                    backend: b.as_mut(),
                     rubrics: hakaru_runner::judge::rubrics_for(&root, &suites)?,
                 })
             }
@@ -309,7 +328,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
         return Ok(hakaru_runner::resume_judged(
             dir,
             &opts,
-            &mut backend,
+            backend.as_mut(),
             judge.as_mut(),
             &mut reporter,
         )?);
@@ -371,17 +390,18 @@ fn start(args: &Args) -> Result<RunOutcome> {
         None => Default::default(),
     };
     let judge_load = model.load.clone();
+    let endpoint = model.is_endpoint();
     let mut backend = open_backend(model)?;
     let mut judge_backend = match &args.judge {
-        Some(r) => Some(open_judge(r, &judge_load)?),
+        Some(r) => Some(open_judge(r, &judge_load, endpoint)?),
         None => None,
     };
     let mut judge = judge_backend.as_mut().map(|b| hakaru_runner::Judge {
-        backend: b,
+        backend: b.as_mut(),
         rubrics,
     });
     hakaru_runner::run_judged(
-        &mut backend,
+        backend.as_mut(),
         judge.as_mut(),
         &plan,
         &args.out,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod endpoint;
 mod generate;
 mod models;
 mod pull;
@@ -19,7 +20,9 @@ pub fn hakaru() -> Command {
         .env_remove("HF_HUB_OFFLINE")
         .env_remove("RUST_LOG")
         .env_remove("HAKARU_REGISTRY")
-        .env_remove("HAKARU_PROMPTS");
+        .env_remove("HAKARU_PROMPTS")
+        .env_remove("HAKARU_API_KEY")
+        .env_remove("OPENAI_API_KEY");
     cmd
 }
 

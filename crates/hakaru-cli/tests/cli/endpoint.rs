@@ -1,0 +1,274 @@
+//! `hakaru run`, `bench` and `generate` against an OpenAI-compatible endpoint: mockito's local
+//! HTTP server (127.0.0.1) stands in for vLLM or llama.cpp's server.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use mockito::{Matcher, Server, ServerGuard};
+use serde_json::{json, Value};
+
+use crate::hakaru;
+
+fn serving() -> ServerGuard {
+    let mut server = Server::new();
+    server
+        .mock("GET", "/v1/models")
+        .with_header("content-type", "application/json")
+        .with_body(json!({"data": [{"id": "org/served", "max_model_len": 8192}]}).to_string())
+        .create();
+    server
+}
+
+fn reference(server: &ServerGuard) -> String {
+    format!("{}/v1#org/served", server.url())
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_run_through_an_endpoint_records_what_it_can_and_fails_logprob_cases_clearly() {
+    let mut server = serving();
+    let chat = server
+        .mock("POST", "/v1/chat/completions")
+        .match_header("authorization", "Bearer sk-local")
+        .match_body(Matcher::PartialJson(json!({
+            "model": "org/served",
+            "messages": [{"role": "user", "content": "日本の首都は？"}],
+            "max_tokens": 8,
+            "temperature": 0.0,
+            "stream": true
+        })))
+        .with_header("content-type", "text/event-stream")
+        .with_body(
+            [
+                json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+                json!({"choices": [{"index": 0, "delta": {"content": "東京"}, "finish_reason": "stop"}]}),
+                json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 2}}),
+            ]
+            .iter()
+            .map(|e| format!("data: {e}\n\n"))
+            .collect::<String>()
+                + "data: [DONE]\n\n",
+        )
+        .expect(2)
+        .create();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("prompts");
+    write(
+        &p.join("c-gen/suite.toml"),
+        "id = \"c-gen\"\nversion = \"1\"\nkind = \"generate\"\nmetrics = [\"exact\"]\n[sampling]\nmax_tokens = 8\n",
+    );
+    write(
+        &p.join("c-gen/cases.jsonl"),
+        "{\"id\": \"q0\", \"input\": \"日本の首都は？\", \"reference\": \"東京\", \"lang\": \"ja\"}\n{\"id\": \"q1\", \"input\": \"日本の首都は？\", \"reference\": \"大阪\", \"lang\": \"ja\"}\n",
+    );
+    write(
+        &p.join("c-choice/suite.toml"),
+        "id = \"c-choice\"\nversion = \"1\"\nkind = \"choice\"\ntemplate = \"raw\"\n",
+    );
+    write(
+        &p.join("c-choice/cases.jsonl"),
+        "{\"id\": \"c1\", \"input\": \"日本の首都は\", \"choices\": [\"東京\", \"大阪\"], \"expected\": 0}\n",
+    );
+    let out_dir = tmp.path().join("runs");
+    let out = hakaru()
+        .env("HAKARU_API_KEY", "sk-local")
+        .args(["run", "--model", &reference(&server)])
+        .arg("--prompts")
+        .arg(&p)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The choice case failed (no log-probabilities through an endpoint): exit 1.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    chat.assert();
+    let dir = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let m = &run["provenance"]["model"];
+    assert_eq!(m["kind"], "endpoint");
+    assert_eq!(m["reference"], reference(&server));
+    assert_eq!(run["provenance"]["device"]["name"], "endpoint");
+    let warnings = run["provenance"]["warnings"].to_string();
+    assert!(
+        warnings.contains("OpenAI-compatible endpoint"),
+        "{warnings}"
+    );
+    assert!(
+        !run.to_string().contains("sk-local"),
+        "the key is never recorded"
+    );
+    let samples: Vec<Value> = std::fs::read_to_string(dir.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let gen: Vec<&Value> = samples.iter().filter(|s| s["suite"] == "c-gen").collect();
+    assert_eq!(gen.len(), 2);
+    for s in &gen {
+        assert_eq!(s["output"], "東京");
+        assert_eq!(
+            (s["prompt_tokens"].as_u64(), s["completion_tokens"].as_u64()),
+            (Some(12), Some(2))
+        );
+    }
+    let exact: Vec<String> = gen.iter().map(|s| s["scores"].to_string()).collect();
+    assert!(
+        exact[0] != exact[1],
+        "東京 matches q0's reference and not q1's: {exact:?}"
+    );
+    let choice = samples.iter().find(|s| s["suite"] == "c-choice").unwrap();
+    assert!(
+        choice["error"].as_str().unwrap().contains("local model"),
+        "{choice}"
+    );
+}
+
+#[test]
+fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
+    let mut server = serving();
+    let paced = |n: usize, prompt_tokens: usize| {
+        move |w: &mut dyn Write| {
+            for i in 0..n {
+                std::thread::sleep(Duration::from_millis(5));
+                let c = json!({"choices": [{"index": 0, "text": format!("t{i}"), "finish_reason": null}]});
+                w.write_all(format!("data: {c}\n\n").as_bytes())?;
+            }
+            let usage = json!({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n}});
+            w.write_all(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes())
+        }
+    };
+    let pp = server
+        .mock("POST", "/v1/completions")
+        .match_body(Matcher::PartialJson(
+            json!({"max_tokens": 1, "ignore_eos": true}),
+        ))
+        .with_header("content-type", "text/event-stream")
+        .with_chunked_body(paced(1, 16))
+        .expect(3)
+        .create();
+    let tg = server
+        .mock("POST", "/v1/completions")
+        .match_body(Matcher::PartialJson(
+            json!({"max_tokens": 4, "ignore_eos": true}),
+        ))
+        .with_header("content-type", "text/event-stream")
+        .with_chunked_body(paced(4, 1))
+        .expect(3)
+        .create();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = hakaru()
+        .args(["bench", "--model", &reference(&server)])
+        .args([
+            "-p", "16", "-n", "3", "-r", "2", "--warmup", "1", "-o", "json",
+        ])
+        .args(["--price-per-hour", "2.5"])
+        .arg("--prompts")
+        .arg(tmp.path())
+        .arg("--prices")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    pp.assert();
+    tg.assert();
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["test"].as_str(), rows[1]["test"].as_str()),
+        (Some("pp16"), Some("tg3"))
+    );
+    for r in &rows {
+        assert_eq!(r["model"]["kind"], "endpoint");
+        assert_eq!(r["samples"].as_array().unwrap().len(), 2);
+        assert!(
+            r["energy"].is_null() && r["energy_note"].as_str().unwrap().contains("endpoint"),
+            "{r}"
+        );
+        assert!(
+            r["peak_rss_bytes"].is_null()
+                && r["load_seconds"].is_null()
+                && r["bandwidth"].is_null(),
+            "{r}"
+        );
+        assert!(
+            r["cost"]["usd_per_million_tokens"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+    }
+    // Three steps of at least 5 ms each: under 200 tokens a second.
+    let tg_median = rows[1]["median"].as_f64().unwrap();
+    assert!(tg_median > 0.0 && tg_median < 200.0, "{tg_median}");
+    assert_eq!(
+        rows[1]["itl_ms"]["n"].as_u64(),
+        Some(6),
+        "{}",
+        rows[1]["itl_ms"]
+    );
+}
+
+#[test]
+fn load_flags_and_local_only_commands_refuse_an_endpoint() {
+    let server = serving();
+    let r = reference(&server);
+    let out = hakaru()
+        .args([
+            "bench", "--model", &r, "--device", "cuda", "-p", "8", "-n", "0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--device") && stderr.contains("endpoint"),
+        "{stderr}"
+    );
+    let out = hakaru().args(["pull", &r]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("endpoint") && stderr.contains("hakaru run"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn generate_prints_an_endpoints_answer_escaped() {
+    let mut server = serving();
+    server
+        .mock("POST", "/v1/chat/completions")
+        .with_header("content-type", "text/event-stream")
+        .with_body(format!(
+            "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+            json!({"choices": [{"index": 0, "delta": {"reasoning_content": "考え中"}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "はい\u{1b}[31m"}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+        ))
+        .create();
+    let out = hakaru()
+        .args([
+            "generate",
+            "--model",
+            &reference(&server),
+            "-p",
+            "こんにちは",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("<think>\n考え中\n</think>"), "{stdout}");
+    assert!(
+        stdout.contains("はい\\u{1b}[31m") && !stdout.contains('\u{1b}'),
+        "{stdout}"
+    );
+    assert!(stderr.contains("3 prompt tokens, 4 generated"), "{stderr}");
+}

@@ -1,0 +1,1211 @@
+//! A [`Backend`] over an OpenAI-compatible HTTP server (vLLM, SGLang, llama.cpp's `llama-server`,
+//! or a hosted API), for models too large for this machine.
+//!
+//! The reference is the server's OpenAI base URL, then `#` and the served model's id:
+//! `http://gpu-box:8000/v1#deepseek-ai/DeepSeek-R1`. Without `#model` the server must serve exactly
+//! one model (`GET {base}/models`). An API key, where the server wants one, comes from
+//! `HAKARU_API_KEY` (else `OPENAI_API_KEY`) and is never recorded; a URL with credentials in it is
+//! refused, since references go into results.
+//!
+//! - **Prompts.** A chat prompt goes to `POST {base}/chat/completions` as the case's messages (the
+//!   server applies its own chat template), a raw prompt to `POST {base}/completions`. A chat
+//!   [`Prompt`]'s text is the messages as JSON, so a result's prompt hash covers what was sent.
+//! - **Generation** streams (server-sent events) so that the time to the first token and the
+//!   decoding speed are measured here; both include the network and the server's queue. Reasoning
+//!   comes separately from servers that parse it (`reasoning_content` or `reasoning` in the
+//!   deltas), else it is split from `<think>…</think>` as for a local model. Token counts are the
+//!   server's (`usage`, asked for with `stream_options.include_usage`). Sampling settings, the seed
+//!   and `max_tokens` are sent; `top_k` only when set, since OpenAI's own API refuses it.
+//! - **Throughput tests** ([`crate::bench`]) send pseudo-random token ids as the prompt (ids in
+//!   `[BENCH_ID_BASE, BENCH_ID_BASE + BENCH_ID_RANGE)`, valid in any vocabulary of 32,000 tokens or
+//!   more; each repetition draws new ones, so a prefix cache cannot serve them) to `/completions`
+//!   with `ignore_eos` (vLLM, SGLang and llama.cpp honour it). The prompt's pass is the time to the
+//!   first streamed token; each decoding step is the time between two streamed tokens. Each chunk
+//!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
+//!   error rather than a guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
+//! - **Counting tokens** (for characters per token) uses the server's `POST /tokenize` beside the
+//!   OpenAI routes (vLLM and llama.cpp have one); without it the figure is absent.
+//! - **Log-probability scoring** (multiple choice, perplexity) is not done through an endpoint:
+//!   those cases fail with a message saying to use a local model.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::Url;
+use serde_json::{json, Value};
+
+use crate::backend::{
+    chat_messages, raw_text, Backend, BackendInfo, ContinuationScore, Prompt, PromptMode, TextScore,
+};
+use crate::bench::{bench_ids, BenchTest, BenchTiming};
+use crate::error::{Error, Result};
+use crate::generate::{split_reasoning, FinishReason, GenerateOptions, Generation};
+
+/// Environment variables read for the API key, in order.
+pub const API_KEY_VARS: [&str; 2] = ["HAKARU_API_KEY", "OPENAI_API_KEY"];
+
+/// Throughput tests' prompt ids start here (past the special and byte tokens at the start of most
+/// vocabularies) …
+pub const BENCH_ID_BASE: u32 = 1000;
+/// … and span this many ids.
+pub const BENCH_ID_RANGE: usize = 30_000;
+
+/// `http[s]://host[:port]/path[#model]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRef {
+    /// The OpenAI base URL, without a trailing `/`.
+    pub base: String,
+    /// The served model's id, when given.
+    pub model: Option<String>,
+}
+
+impl EndpointRef {
+    /// True for a reference spelled as an `http://` or `https://` URL.
+    pub fn is_endpoint(s: &str) -> bool {
+        let s = s.trim();
+        s.starts_with("http://") || s.starts_with("https://")
+    }
+
+    pub fn parse(input: &str) -> Result<EndpointRef> {
+        let s = input.trim();
+        let bad = |msg: String| {
+            Error::reference(
+                s,
+                format!("{msg}; an endpoint is its OpenAI base URL and the served model, e.g. `http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct`"),
+            )
+        };
+        let (base, model) = match s.split_once('#') {
+            Some((b, m)) => (b, Some(m.trim())),
+            None => (s, None),
+        };
+        let url = Url::parse(base).map_err(|e| bad(format!("`{base}` is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!("`{}` is not http or https", url.scheme())));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("the URL has no host".into()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(format!(
+                "the URL holds credentials, and references are written into results; put the key in {} instead",
+                API_KEY_VARS[0]
+            )));
+        }
+        if url.query().is_some() {
+            return Err(bad("the base URL must not have a query (`?…`)".into()));
+        }
+        if model == Some("") {
+            return Err(bad("`#` must be followed by the served model's id".into()));
+        }
+        Ok(EndpointRef {
+            base: base.trim_end_matches('/').to_string(),
+            model: model.map(str::to_string),
+        })
+    }
+}
+
+impl fmt::Display for EndpointRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.base)?;
+        if let Some(m) = &self.model {
+            write!(f, "#{m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to talk to the server.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// Sent as `Authorization: Bearer …`.
+    pub api_key: Option<String>,
+    /// Longest a whole request may take; `None`: no limit (a long generation streams for minutes).
+    pub timeout: Option<Duration>,
+}
+
+impl EndpointOptions {
+    /// The API key from [`API_KEY_VARS`], no timeout.
+    pub fn from_env() -> Self {
+        EndpointOptions {
+            api_key: API_KEY_VARS
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty())),
+            timeout: None,
+        }
+    }
+}
+
+/// A model served by an OpenAI-compatible endpoint.
+pub struct EndpointBackend {
+    base: String,
+    model: String,
+    client: Client,
+    api_key: Option<String>,
+    /// From `GET /models`, where the server says (vLLM: `max_model_len`).
+    max_model_len: Option<usize>,
+    owned_by: Option<String>,
+    /// The HTTP `Server` header of the models listing.
+    server: Option<String>,
+}
+
+/// The error's message and those of its sources (reqwest's own message alone says little).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn endpoint_err(url: &str, msg: impl Into<String>) -> Error {
+    Error::Endpoint {
+        url: url.to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// The server's message in an error body (`{"error": {"message"}}`, `{"error": "…"}`,
+/// `{"message"}`, or the text), cut to a readable length.
+fn error_message(body: &str) -> String {
+    let v: Option<Value> = serde_json::from_str(body).ok();
+    let msg = v.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("error").filter(|e| e.is_string()))
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("detail"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let msg = msg.unwrap_or_else(|| body.trim().to_string());
+    let mut cut: String = msg.chars().take(500).collect();
+    if cut.len() < msg.len() {
+        cut.push('…');
+    }
+    if cut.is_empty() {
+        "(no message)".into()
+    } else {
+        cut
+    }
+}
+
+fn usage_count(usage: Option<&Value>, field: &str) -> Option<usize> {
+    usage
+        .and_then(|u| u.get(field))
+        .and_then(Value::as_u64)
+        .map(|n| n as usize)
+}
+
+/// One streamed chunk's share of the answer.
+struct Piece<'a> {
+    text: &'a str,
+    reasoning: &'a str,
+    finish: Option<&'a str>,
+    /// The chunk has a choice at all (the usage-only last chunk has none).
+    has_choice: bool,
+    /// A chat stream's opening chunk: the assistant's role and no text.
+    role_only: bool,
+}
+
+impl Piece<'_> {
+    /// Whether the chunk carried a token: text or reasoning, or neither but also no finish reason
+    /// and no role (a token that ends mid-character has no text yet). A chat stream's opening
+    /// role chunk and a last chunk holding only the finish reason (llama.cpp sends one) carry none.
+    fn has_token(&self) -> bool {
+        !self.text.is_empty()
+            || !self.reasoning.is_empty()
+            || (self.has_choice && self.finish.is_none() && !self.role_only)
+    }
+}
+
+fn piece(v: &Value) -> Piece<'_> {
+    let Some(c) = v.get("choices").and_then(|c| c.get(0)) else {
+        return Piece {
+            text: "",
+            reasoning: "",
+            finish: None,
+            has_choice: false,
+            role_only: false,
+        };
+    };
+    // Streams carry `delta`, whole answers `message`; completions carry `text`.
+    let d = c.get("delta").or_else(|| c.get("message"));
+    let text = d
+        .and_then(|d| d.get("content"))
+        .or_else(|| c.get("text"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let reasoning = d
+        .and_then(|d| d.get("reasoning_content").or_else(|| d.get("reasoning")))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let role_only = text.is_empty()
+        && reasoning.is_empty()
+        && d.is_some_and(|d| d.get("role").is_some_and(Value::is_string));
+    Piece {
+        text,
+        reasoning,
+        finish: c.get("finish_reason").and_then(Value::as_str),
+        has_choice: true,
+        role_only,
+    }
+}
+
+/// Feed each event of a server-sent-event stream (or the one JSON body of a server that answered
+/// without streaming) to `f`, with the time it arrived.
+fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) -> Result<()> {
+    let json_body = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let mut reader = BufReader::new(resp);
+    if json_body {
+        let mut body = String::new();
+        reader
+            .read_to_string(&mut body)
+            .map_err(|e| endpoint_err(url, format!("reading the answer: {e}")))?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| {
+            endpoint_err(
+                url,
+                format!("the answer is not JSON ({e}): {}", error_message(&body)),
+            )
+        })?;
+        f(&v, Instant::now());
+        return Ok(());
+    }
+    let mut line = String::new();
+    for n in 1.. {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| endpoint_err(url, format!("reading line {n} of the stream: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        let at = Instant::now();
+        let l = line.trim_end_matches(['\r', '\n']);
+        // Other SSE fields (`event:`, `id:`, `retry:`) and comments (`:`) carry nothing here.
+        let Some(data) = l.strip_prefix("data:") else {
+            continue;
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            break;
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            let excerpt: String = data.chars().take(200).collect();
+            endpoint_err(
+                url,
+                format!("line {n} of the stream is not a JSON event ({e}): {excerpt}"),
+            )
+        })?;
+        if let Some(err) = v.get("error") {
+            return Err(endpoint_err(
+                url,
+                format!(
+                    "the server stopped with an error: {}",
+                    error_message(&json!({ "error": err }).to_string())
+                ),
+            ));
+        }
+        f(&v, at);
+    }
+    Ok(())
+}
+
+impl EndpointBackend {
+    /// Connect: list the served models and check (or pick) the one to use.
+    pub fn open(r: &EndpointRef, opts: &EndpointOptions) -> Result<EndpointBackend> {
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(opts.timeout)
+            .build()
+            .map_err(|e| {
+                endpoint_err(
+                    &r.base,
+                    format!("cannot make an HTTP client: {}", chain(&e)),
+                )
+            })?;
+        let mut b = EndpointBackend {
+            base: r.base.clone(),
+            model: r.model.clone().unwrap_or_default(),
+            client,
+            api_key: opts.api_key.clone(),
+            max_model_len: None,
+            owned_by: None,
+            server: None,
+        };
+        let url = format!("{}/models", b.base);
+        let resp = b.send(b.client.get(&url), &url)?;
+        b.server = resp
+            .headers()
+            .get(reqwest::header::SERVER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .text()
+            .map_err(|e| endpoint_err(&url, format!("reading the answer: {}", chain(&e))))?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| {
+            endpoint_err(
+                &url,
+                format!("the model list is not JSON ({e}); is this the server's OpenAI base URL (it usually ends in /v1)?"),
+            )
+        })?;
+        let Some(data) = v.get("data").and_then(Value::as_array) else {
+            return Err(endpoint_err(
+                &url,
+                "the answer has no `data` list of models; is this the server's OpenAI base URL (it usually ends in /v1)?",
+            ));
+        };
+        let ids: Vec<&str> = data
+            .iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str))
+            .collect();
+        let listed = || {
+            ids.iter()
+                .map(|i| format!("`{i}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match &r.model {
+            Some(m) => {
+                if !ids.contains(&m.as_str()) {
+                    return Err(endpoint_err(
+                        &url,
+                        format!(
+                            "the server does not serve `{m}`; it serves {}: give one after `#`",
+                            if ids.is_empty() {
+                                "no models".into()
+                            } else {
+                                listed()
+                            }
+                        ),
+                    ));
+                }
+                m.clone()
+            }
+            None => match ids.as_slice() {
+                [one] => one.to_string(),
+                [] => return Err(endpoint_err(&url, "the server lists no models")),
+                _ => {
+                    return Err(endpoint_err(
+                        &url,
+                        format!(
+                            "the server serves {}; name one after `#` (e.g. `{}#{}`)",
+                            listed(),
+                            r.base,
+                            ids[0]
+                        ),
+                    ))
+                }
+            },
+        };
+        let entry = data
+            .iter()
+            .find(|m| m.get("id").and_then(Value::as_str) == Some(chosen.as_str()));
+        b.max_model_len = entry
+            .and_then(|m| m.get("max_model_len"))
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        b.owned_by = entry
+            .and_then(|m| m.get("owned_by"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        b.model = chosen;
+        Ok(b)
+    }
+
+    /// The reference with the model the server resolved it to.
+    pub fn reference(&self) -> String {
+        EndpointRef {
+            base: self.base.clone(),
+            model: Some(self.model.clone()),
+        }
+        .to_string()
+    }
+
+    /// Send a request; anything but a 2xx answer is an error carrying the server's message.
+    fn send(&self, req: reqwest::blocking::RequestBuilder, url: &str) -> Result<Response> {
+        let req = match &self.api_key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        };
+        let resp = req.send().map_err(|e| {
+            endpoint_err(
+                url,
+                format!(
+                    "no answer ({}); check that the server is running and that the URL is its OpenAI base (e.g. http://localhost:8000/v1)",
+                    chain(&e)
+                ),
+            )
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().unwrap_or_default();
+        let hint = match status.as_u16() {
+            401 | 403 => format!(
+                "; set {} (or {}) to the server's API key",
+                API_KEY_VARS[0], API_KEY_VARS[1]
+            ),
+            404 => "; is this the server's OpenAI base URL (it usually ends in /v1)?".into(),
+            _ => String::new(),
+        };
+        Err(endpoint_err(
+            url,
+            format!("answered {status}: {}{hint}", error_message(&body)),
+        ))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<(Response, String)> {
+        let url = format!("{}/{path}", self.base);
+        let req = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        Ok((self.send(req, &url)?, url))
+    }
+
+    /// Where the server's own routes (`/tokenize`) live: the base without its `/v1`.
+    fn root(&self) -> &str {
+        self.base.strip_suffix("/v1").unwrap_or(&self.base)
+    }
+}
+
+/// Tokens and their arrival times, from a streamed completion.
+#[derive(Default)]
+struct Streamed {
+    text: String,
+    reasoning: String,
+    /// Arrival of each chunk that carried a token ([`Piece::has_token`]).
+    token_times: Vec<Instant>,
+    finish: Option<String>,
+    usage: Option<Value>,
+}
+
+impl Streamed {
+    fn read(url: &str, resp: Response) -> Result<Streamed> {
+        let mut s = Streamed::default();
+        read_events(url, resp, |v, at| {
+            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                s.usage = Some(u.clone());
+            }
+            let p = piece(v);
+            if p.has_token() {
+                s.token_times.push(at);
+            }
+            s.text.push_str(p.text);
+            s.reasoning.push_str(p.reasoning);
+            if let Some(f) = p.finish {
+                s.finish = Some(f.to_string());
+            }
+        })?;
+        Ok(s)
+    }
+}
+
+impl Backend for EndpointBackend {
+    fn describe(&self) -> BackendInfo {
+        let mut about = vec![format!("model `{}`", self.model)];
+        if let Some(o) = &self.owned_by {
+            about.push(format!("owned by `{o}`"));
+        }
+        if let Some(s) = &self.server {
+            about.push(format!("server `{s}`"));
+        }
+        BackendInfo {
+            reference: self.reference(),
+            kind: "endpoint".into(),
+            repo: None,
+            requested_revision: None,
+            commit_sha: None,
+            files: Vec::new(),
+            architecture: "unknown (served by an endpoint)".into(),
+            weights: "unknown (served by an endpoint)".into(),
+            parameters: 0,
+            tokenizer_sha256: None,
+            chat_template_sha256: None,
+            max_positions: self.max_model_len.unwrap_or(0),
+            device: "endpoint".into(),
+            gpu: None,
+            features: Vec::new(),
+            notes: vec![format!(
+                "served by the OpenAI-compatible endpoint {} ({}): its weights, precision, chat template, tokenizer and hardware are the server's and are not recorded here, and its timings include the network",
+                self.base,
+                about.join(", ")
+            )],
+            weight_bytes_per_token: 0,
+            kv_bytes_per_position: 0,
+            kernels: None,
+        }
+    }
+
+    fn render_prompt(
+        &self,
+        messages: &Value,
+        system: Option<&str>,
+        mode: PromptMode,
+    ) -> Result<Prompt> {
+        let text = match mode {
+            PromptMode::Raw => raw_text(messages, system)?,
+            PromptMode::Chat => {
+                let all = chat_messages(messages, system)?;
+                for (i, m) in all.iter().enumerate() {
+                    for field in ["role", "content"] {
+                        if !m.get(field).is_some_and(Value::is_string) {
+                            return Err(Error::Other(format!(
+                                "messages[{i}]: field `{field}` is missing or not a string"
+                            )));
+                        }
+                    }
+                }
+                Value::Array(all).to_string()
+            }
+        };
+        Ok(Prompt { text, mode })
+    }
+
+    fn generate(&mut self, prompt: &Prompt, opts: &GenerateOptions) -> Result<Generation> {
+        let s = &opts.sampling;
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": opts.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "seed": s.seed,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if s.top_k > 0 {
+            body["top_k"] = json!(s.top_k);
+        }
+        if opts.ignore_eos {
+            body["ignore_eos"] = json!(true);
+        }
+        let path = match prompt.mode {
+            PromptMode::Chat => {
+                let messages: Value = serde_json::from_str(&prompt.text).map_err(|e| {
+                    Error::Other(format!(
+                        "a chat prompt for an endpoint is its messages as JSON, and this one is not ({e}); render it with this backend"
+                    ))
+                })?;
+                body["messages"] = messages;
+                "chat/completions"
+            }
+            PromptMode::Raw => {
+                if prompt.text.is_empty() {
+                    return Err(Error::Other(
+                        "the prompt is empty; give the case some `input`".into(),
+                    ));
+                }
+                body["prompt"] = json!(prompt.text);
+                "completions"
+            }
+        };
+        let t0 = Instant::now();
+        let (resp, url) = self.post(path, &body)?;
+        let st = Streamed::read(&url, resp)?;
+        let end = Instant::now();
+        let completion_tokens =
+            usage_count(st.usage.as_ref(), "completion_tokens").unwrap_or(st.token_times.len());
+        let prompt_tokens = usage_count(st.usage.as_ref(), "prompt_tokens").unwrap_or(0);
+        let first = st.token_times.first().copied().unwrap_or(end);
+        let last = st.token_times.last().copied().unwrap_or(end);
+        let ttft = first.duration_since(t0).as_secs_f64();
+        let decode = last.duration_since(first).as_secs_f64();
+        let finish_reason = match st.finish.as_deref() {
+            Some("length") => FinishReason::Length,
+            Some(_) => FinishReason::Stop,
+            None if completion_tokens >= opts.max_tokens => FinishReason::Length,
+            None => FinishReason::Stop,
+        };
+        let (reasoning, text) = if st.reasoning.is_empty() {
+            split_reasoning(&st.text)
+        } else {
+            (
+                Some(st.reasoning.trim().to_string()),
+                st.text.trim_start().to_string(),
+            )
+        };
+        let steps = completion_tokens.saturating_sub(1);
+        Ok(Generation {
+            text,
+            reasoning,
+            token_ids: Vec::new(),
+            completion_tokens,
+            prompt_tokens,
+            finish_reason,
+            prefill_seconds: ttft,
+            decode_seconds: decode,
+            prefill_tokens_per_s: prompt_tokens as f64 / ttft.max(1e-12),
+            decode_tokens_per_s: if steps > 0 && decode > 0.0 {
+                steps as f64 / decode
+            } else {
+                0.0
+            },
+            time_to_first_token_ms: ttft * 1e3,
+        })
+    }
+
+    fn score_continuations(
+        &mut self,
+        _context: &Prompt,
+        _continuations: &[String],
+    ) -> Result<Vec<ContinuationScore>> {
+        Err(no_logprobs())
+    }
+
+    fn perplexity(&mut self, _text: &str) -> Result<TextScore> {
+        Err(no_logprobs())
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        // vLLM reads `prompt` and `add_special_tokens`, llama.cpp `content` and `add_special`.
+        let url = format!("{}/tokenize", self.root());
+        let body = json!({
+            "model": self.model,
+            "prompt": text,
+            "content": text,
+            "add_special_tokens": false,
+            "add_special": false,
+        });
+        let req = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let resp = self.send(req, &url)?;
+        let v: Value = resp
+            .text()
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
+        v.get("count")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize)
+            .or_else(|| v.get("tokens").and_then(Value::as_array).map(Vec::len))
+            .ok_or_else(|| endpoint_err(&url, "the answer has neither `count` nor `tokens`"))
+    }
+
+    fn bench(&mut self, test: &BenchTest) -> Result<BenchTiming> {
+        if test.depth > 0 {
+            return Err(Error::Other(
+                "-d/--depth: an endpoint's KV cache is the server's, so depth tests need a local model; leave -d at 0".into(),
+            ));
+        }
+        // A tg test alone still sends one (untimed) prompt token, as the local test decodes one
+        // untimed token first.
+        let n = test.n_prompt.max(1);
+        let ids: Vec<u32> = bench_ids(n, BENCH_ID_RANGE, test.seed)
+            .into_iter()
+            .map(|i| i + BENCH_ID_BASE)
+            .collect();
+        // The first token comes out of the prompt's pass; each further one is a decoding step.
+        let want = test.n_gen + 1;
+        let body = json!({
+            "model": self.model,
+            "prompt": ids,
+            "max_tokens": want,
+            "temperature": 0.0,
+            "ignore_eos": true,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let t0 = Instant::now();
+        let (resp, url) = self.post("completions", &body)?;
+        let st = Streamed::read(&url, resp)?;
+        let got = st.token_times.len();
+        if let Some(p) = usage_count(st.usage.as_ref(), "prompt_tokens") {
+            if p < n {
+                return Err(endpoint_err(
+                    &url,
+                    format!("the server counted {p} prompt tokens where {n} token ids were sent; it must take a prompt as token ids"),
+                ));
+            }
+        }
+        if let Some(c) = usage_count(st.usage.as_ref(), "completion_tokens") {
+            if c != got {
+                return Err(endpoint_err(
+                    &url,
+                    format!("the server sent {c} tokens in {got} chunks, so the time of each decoding step cannot be read; have it stream one token per chunk (SGLang: --stream-interval 1)"),
+                ));
+            }
+        }
+        if got != want {
+            return Err(endpoint_err(
+                &url,
+                format!("the server sent {got} tokens where {want} were asked with ignore_eos; a server that stops at its end-of-sequence token cannot run throughput tests"),
+            ));
+        }
+        Ok(BenchTiming {
+            prompt_seconds: (test.n_prompt > 0)
+                .then(|| st.token_times[0].duration_since(t0).as_secs_f64()),
+            step_seconds: st
+                .token_times
+                .windows(2)
+                .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+                .collect(),
+        })
+    }
+}
+
+fn no_logprobs() -> Error {
+    Error::Other(
+        "log-probability scoring (multiple-choice and perplexity suites) is not done through an endpoint; run these suites on a local model (hub, directory or GGUF)".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against mockito's local HTTP server (on 127.0.0.1; nothing leaves the machine), which
+    //! checks what hakaru sends and streams what a server would answer.
+    use super::*;
+    use crate::generate::Sampling;
+    use mockito::{Matcher, Server, ServerGuard};
+    use std::io::Write;
+
+    fn sse(events: &[Value]) -> String {
+        let mut s: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        s.push_str("data: [DONE]\n\n");
+        s
+    }
+
+    fn serving(models: Value) -> ServerGuard {
+        let mut server = Server::new();
+        server
+            .mock("GET", "/v1/models")
+            .with_header("content-type", "application/json")
+            .with_header("server", "test-engine")
+            .with_body(json!({ "object": "list", "data": models }).to_string())
+            .create();
+        server
+    }
+
+    fn one_model() -> ServerGuard {
+        serving(json!([{"id": "org/served", "owned_by": "tester", "max_model_len": 4096}]))
+    }
+
+    fn open(server: &ServerGuard, model: Option<&str>) -> Result<EndpointBackend> {
+        let r = EndpointRef {
+            base: format!("{}/v1", server.url()),
+            model: model.map(str::to_string),
+        };
+        EndpointBackend::open(&r, &EndpointOptions::default())
+    }
+
+    fn opts(max_tokens: usize) -> GenerateOptions {
+        GenerateOptions {
+            max_tokens,
+            ignore_eos: false,
+            sampling: Sampling {
+                temperature: 0.7,
+                top_p: 0.9,
+                top_k: 0,
+                seed: 7,
+            },
+            stop_ids: vec![],
+        }
+    }
+
+    fn chat_chunk(content: &str, finish: Option<&str>) -> Value {
+        json!({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]})
+    }
+
+    #[test]
+    fn references_parse_and_print_back() {
+        let r = EndpointRef::parse("http://gpu:8000/v1/#deepseek-ai/DeepSeek-R1").unwrap();
+        assert_eq!(r.base, "http://gpu:8000/v1");
+        assert_eq!(r.model.as_deref(), Some("deepseek-ai/DeepSeek-R1"));
+        assert_eq!(r.to_string(), "http://gpu:8000/v1#deepseek-ai/DeepSeek-R1");
+        let r = EndpointRef::parse(" https://api.example.com/v1 ").unwrap();
+        assert_eq!(
+            (r.base.as_str(), r.model),
+            ("https://api.example.com/v1", None)
+        );
+        assert!(EndpointRef::is_endpoint("http://x/v1"));
+        assert!(!EndpointRef::is_endpoint("Qwen/Qwen2.5-7B-Instruct"));
+        for (bad, says) in [
+            ("http://user:secret@gpu:8000/v1#m", "credentials"),
+            ("http://gpu:8000/v1#", "served model"),
+            ("http://gpu:8000/v1?x=1#m", "query"),
+            ("http://:8000/v1", "not a URL"),
+        ] {
+            let e = EndpointRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn opening_picks_or_checks_the_served_model() {
+        let server = one_model();
+        let b = open(&server, None).unwrap();
+        assert_eq!(b.model, "org/served");
+        let info = b.describe();
+        assert_eq!(info.kind, "endpoint");
+        assert_eq!(info.device, "endpoint");
+        assert_eq!(info.max_positions, 4096);
+        assert_eq!(info.reference, format!("{}/v1#org/served", server.url()));
+        assert!(
+            info.notes[0].contains("owned by `tester`"),
+            "{:?}",
+            info.notes
+        );
+        assert!(
+            info.notes[0].contains("server `test-engine`"),
+            "{:?}",
+            info.notes
+        );
+        let e = open(&server, Some("org/other")).err().unwrap().to_string();
+        assert!(
+            e.contains("does not serve `org/other`") && e.contains("`org/served`"),
+            "{e}"
+        );
+
+        let two = serving(json!([{"id": "a"}, {"id": "b"}]));
+        let e = open(&two, None).err().unwrap().to_string();
+        assert!(e.contains("`a`, `b`") && e.contains("#a"), "{e}");
+        assert_eq!(open(&two, Some("b")).unwrap().model, "b");
+    }
+
+    #[test]
+    fn unreachable_or_refusing_servers_say_what_to_do() {
+        let mut server = Server::new();
+        server.mock("GET", "/v1/models").with_status(404).create();
+        let e = open(&server, None).err().unwrap().to_string();
+        assert!(e.contains("404") && e.contains("ends in /v1"), "{e}");
+
+        let mut server = Server::new();
+        server
+            .mock("GET", "/v1/models")
+            .with_status(401)
+            .with_body(r#"{"error": {"message": "invalid api key"}}"#)
+            .create();
+        let e = open(&server, None).err().unwrap().to_string();
+        assert!(
+            e.contains("invalid api key") && e.contains("HAKARU_API_KEY"),
+            "{e}"
+        );
+
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let r = EndpointRef::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
+        let e = EndpointBackend::open(&r, &EndpointOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("no answer") && e.contains("server is running"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn chat_generation_sends_the_settings_and_reads_the_stream() {
+        let mut server = one_model();
+        let m = server
+            .mock("POST", "/v1/chat/completions")
+            .match_header("authorization", "Bearer sk-test")
+            .match_body(Matcher::PartialJson(json!({
+                "model": "org/served",
+                "messages": [
+                    {"role": "system", "content": "日本語で答えてください。"},
+                    {"role": "user", "content": "富士山の高さは？"}
+                ],
+                "max_tokens": 16,
+                "temperature": 0.7,
+                "top_p": 0.9,
+                "seed": 7,
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })))
+            .with_header("content-type", "text/event-stream")
+            .with_body(sse(&[
+                json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+                json!({"choices": [{"index": 0, "delta": {"reasoning_content": "高さを思い出す。"}, "finish_reason": null}]}),
+                chat_chunk("3776", None),
+                chat_chunk("メートルです。", None),
+                chat_chunk("", Some("stop")),
+                json!({"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 9}}),
+            ]))
+            .create();
+        let r = EndpointRef {
+            base: format!("{}/v1", server.url()),
+            model: Some("org/served".into()),
+        };
+        let mut b = EndpointBackend::open(
+            &r,
+            &EndpointOptions {
+                api_key: Some("sk-test".into()),
+                timeout: None,
+            },
+        )
+        .unwrap();
+        let p = b
+            .render_prompt(
+                &json!([{"role": "user", "content": "富士山の高さは？"}]),
+                Some("日本語で答えてください。"),
+                PromptMode::Chat,
+            )
+            .unwrap();
+        let g = b.generate(&p, &opts(16)).unwrap();
+        m.assert();
+        assert_eq!(g.text, "3776メートルです。");
+        assert_eq!(g.reasoning.as_deref(), Some("高さを思い出す。"));
+        assert_eq!((g.prompt_tokens, g.completion_tokens), (21, 9));
+        assert!(g.token_ids.is_empty());
+        assert_eq!(g.finish_reason, FinishReason::Stop);
+        assert!(g.time_to_first_token_ms > 0.0);
+    }
+
+    #[test]
+    fn raw_generation_uses_completions_and_splits_think() {
+        let mut server = one_model();
+        let m = server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(json!({
+                "prompt": "Q: 1+1?\n\nA:",
+                "top_k": 40,
+                "ignore_eos": true
+            })))
+            .with_header("content-type", "text/event-stream")
+            .with_body(sse(&[
+                json!({"choices": [{"index": 0, "text": "<think>easy</think>", "finish_reason": null}]}),
+                json!({"choices": [{"index": 0, "text": " 2", "finish_reason": "length"}],
+                       "usage": {"prompt_tokens": 9, "completion_tokens": 4}}),
+            ]))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let p = b
+            .render_prompt(
+                &json!([{"role": "user", "content": "A:"}]),
+                Some("Q: 1+1?"),
+                PromptMode::Raw,
+            )
+            .unwrap();
+        let mut o = opts(4);
+        o.sampling.top_k = 40;
+        o.ignore_eos = true;
+        let g = b.generate(&p, &o).unwrap();
+        m.assert();
+        assert_eq!(
+            (g.text.as_str(), g.reasoning.as_deref()),
+            ("2", Some("easy"))
+        );
+        assert_eq!(g.finish_reason, FinishReason::Length);
+        assert_eq!(g.completion_tokens, 4);
+    }
+
+    #[test]
+    fn server_errors_and_bad_streams_are_errors_with_the_message() {
+        let mut server = one_model();
+        server
+            .mock("POST", "/v1/chat/completions")
+            .with_status(400)
+            .with_body(r#"{"error": {"message": "max_tokens is too large: 99999"}}"#)
+            .create();
+        server
+            .mock("POST", "/v1/completions")
+            .with_header("content-type", "text/event-stream")
+            .with_body("data: {\"choices\": [{\"text\": \"a\"}]}\n\ndata: {oops\n\n")
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let chat = b
+            .render_prompt(&json!("hi"), None, PromptMode::Chat)
+            .unwrap();
+        let e = b.generate(&chat, &opts(99999)).unwrap_err().to_string();
+        assert!(
+            e.contains("400") && e.contains("max_tokens is too large"),
+            "{e}"
+        );
+        let raw = b
+            .render_prompt(&json!("hi"), None, PromptMode::Raw)
+            .unwrap();
+        let e = b.generate(&raw, &opts(4)).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("{oops"), "{e}");
+        let e = b.perplexity("text").unwrap_err().to_string();
+        assert!(e.contains("local model"), "{e}");
+        let e = b
+            .render_prompt(&json!([{"role": "user"}]), None, PromptMode::Chat)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("messages[0]") && e.contains("content"), "{e}");
+    }
+
+    #[test]
+    fn a_server_that_does_not_stream_is_read_whole() {
+        let mut server = one_model();
+        server
+            .mock("POST", "/v1/chat/completions")
+            .with_header("content-type", "application/json")
+            .with_body(
+                json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "はい"}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2}})
+                .to_string(),
+            )
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let p = b
+            .render_prompt(&json!("はい？"), None, PromptMode::Chat)
+            .unwrap();
+        let g = b.generate(&p, &opts(8)).unwrap();
+        assert_eq!((g.text.as_str(), g.completion_tokens), ("はい", 2));
+    }
+
+    /// A streamed completion of `n` token chunks `gap` apart (after `gap`), then llama.cpp's
+    /// finish-only chunk and the usage.
+    fn paced(
+        n: usize,
+        gap: Duration,
+        usage_tokens: usize,
+        prompt_tokens: usize,
+    ) -> impl Fn(&mut dyn Write) -> std::io::Result<()> {
+        move |w| {
+            for i in 0..n {
+                std::thread::sleep(gap);
+                let c = json!({"choices": [{"index": 0, "text": format!("t{i}"), "finish_reason": null}]});
+                w.write_all(format!("data: {c}\n\n").as_bytes())?;
+            }
+            let end = json!({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]});
+            let usage = json!({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": usage_tokens}});
+            w.write_all(format!("data: {end}\n\ndata: {usage}\n\ndata: [DONE]\n\n").as_bytes())
+        }
+    }
+
+    #[test]
+    fn throughput_tests_time_the_prompt_and_each_step() {
+        let gap = Duration::from_millis(20);
+        let mut server = one_model();
+        let tg = server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(
+                json!({"max_tokens": 4, "ignore_eos": true, "temperature": 0.0}),
+            ))
+            .match_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                v["prompt"].as_array().is_some_and(|p| p.len() == 1)
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(4, gap, 4, 1))
+            .create();
+        let pp = server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(json!({"max_tokens": 1})))
+            .match_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                let ids = v["prompt"].as_array().unwrap();
+                ids.len() == 64
+                    && ids.iter().all(|i| {
+                        let i = i.as_u64().unwrap();
+                        i >= BENCH_ID_BASE as u64
+                            && i < BENCH_ID_BASE as u64 + BENCH_ID_RANGE as u64
+                    })
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(1, gap, 1, 64))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let t = b
+            .bench(&BenchTest {
+                depth: 0,
+                n_prompt: 0,
+                n_gen: 3,
+                seed: 1,
+            })
+            .unwrap();
+        tg.assert();
+        assert_eq!(t.prompt_seconds, None);
+        assert_eq!(t.step_seconds.len(), 3);
+        assert!(
+            t.step_seconds.iter().all(|&s| s >= 0.015),
+            "{:?}",
+            t.step_seconds
+        );
+        let t = b
+            .bench(&BenchTest {
+                depth: 0,
+                n_prompt: 64,
+                n_gen: 0,
+                seed: 1,
+            })
+            .unwrap();
+        pp.assert();
+        assert!(t.prompt_seconds.unwrap() >= 0.015, "{t:?}");
+        assert!(t.step_seconds.is_empty());
+        let e = b
+            .bench(&BenchTest {
+                depth: 512,
+                n_prompt: 0,
+                n_gen: 3,
+                seed: 1,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("depth"), "{e}");
+    }
+
+    #[test]
+    fn throughput_tests_refuse_what_cannot_be_timed() {
+        let gap = Duration::from_millis(1);
+        // Five tokens in four chunks: steps cannot be told apart.
+        let mut server = one_model();
+        server
+            .mock("POST", "/v1/completions")
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(4, gap, 5, 1))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let test = BenchTest {
+            depth: 0,
+            n_prompt: 0,
+            n_gen: 4,
+            seed: 1,
+        };
+        let e = b.bench(&test).unwrap_err().to_string();
+        assert!(e.contains("5 tokens in 4 chunks"), "{e}");
+        // Stopped early (no ignore_eos).
+        let mut server = one_model();
+        server
+            .mock("POST", "/v1/completions")
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(2, gap, 2, 1))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let e = b.bench(&test).unwrap_err().to_string();
+        assert!(e.contains("sent 2 tokens where 5 were asked"), "{e}");
+    }
+
+    #[test]
+    fn tokens_are_counted_by_the_servers_tokenize_route() {
+        let mut server = one_model();
+        // vLLM answers a count; llama.cpp the tokens.
+        server
+            .mock("POST", "/tokenize")
+            .match_body(Matcher::PartialJson(
+                json!({"prompt": "こんにちは", "content": "こんにちは"}),
+            ))
+            .with_body(r#"{"count": 3, "tokens": [1, 2, 3], "max_model_len": 4096}"#)
+            .create();
+        server
+            .mock("POST", "/tokenize")
+            .match_body(Matcher::PartialJson(json!({"content": "さようなら"})))
+            .with_body(r#"{"tokens": [5, 6]}"#)
+            .create();
+        let b = open(&server, None).unwrap();
+        assert_eq!(b.count_tokens("こんにちは").unwrap(), 3);
+        assert_eq!(b.count_tokens("さようなら").unwrap(), 2);
+    }
+}
