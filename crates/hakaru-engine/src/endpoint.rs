@@ -23,10 +23,16 @@
 //!   first streamed token; each decoding step is the time between two streamed tokens. Each chunk
 //!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
 //!   error rather than a guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
-//! - **Counting tokens** (for characters per token) uses the server's `POST /tokenize` beside the
-//!   OpenAI routes (vLLM and llama.cpp have one); without it the figure is absent.
-//! - **Log-probability scoring** (multiple choice, perplexity) is not done through an endpoint:
-//!   those cases fail with a message saying to use a local model.
+//! - **Tokens** come from the server's `POST /tokenize` beside the OpenAI routes (vLLM and
+//!   llama.cpp have one; vLLM's also renders a chat through the served template): counting them
+//!   (characters per token; without the route the figure is absent) and scoring.
+//! - **Log-probability scoring** (multiple choice, perplexity) follows the local rules: the
+//!   context tokenized as its prompt is (a chat through the served template, raw text with the
+//!   tokenizer's specials), each continuation tokenized on its own, and the ids sent as the
+//!   prompt of a completion that echoes their log-probabilities (`echo` with `logprobs`: vLLM).
+//!   A perplexity text is conditioned on the tokens the served tokenizer starts a text with (its
+//!   BOS); a tokenizer without one is refused, where a local model would condition on EOS. A
+//!   server without these routes fails such cases with a message saying so.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -476,10 +482,108 @@ impl EndpointBackend {
         Ok((self.send(req, &url)?, url))
     }
 
+    /// Token ids from the server's `/tokenize` (beside the OpenAI routes). vLLM reads `prompt` or
+    /// `messages` and `add_special_tokens`, llama.cpp `content` and `add_special`; both answer
+    /// `tokens`.
+    fn tokenize(&self, what: &Tokenize, add_special: bool) -> Result<Vec<u32>> {
+        let url = format!("{}/tokenize", self.root());
+        let body = match what {
+            Tokenize::Text(t) => json!({
+                "model": self.model,
+                "prompt": t,
+                "content": t,
+                "add_special_tokens": add_special,
+                "add_special": add_special,
+            }),
+            Tokenize::Chat(m) => json!({
+                "model": self.model,
+                "messages": m,
+                "add_generation_prompt": true,
+                "add_special_tokens": add_special,
+            }),
+        };
+        let req = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let resp = self.send(req, &url)?;
+        let v: Value = resp
+            .text()
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
+        let tokens = v
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or_else(|| endpoint_err(&url, "the answer has no `tokens` list"))?;
+        tokens
+            .iter()
+            .map(|t| {
+                t.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        endpoint_err(&url, format!("`tokens` holds {t}, not a token id"))
+                    })
+            })
+            .collect()
+    }
+
+    /// Sum of the log-probabilities of `ids[from..]` after `ids[..from]`, from a completion that
+    /// echoes the prompt with its log-probabilities (vLLM: `echo` with `logprobs`).
+    fn echo_logprobs(&self, ids: &[u32], from: usize) -> Result<f64> {
+        let body = json!({
+            "model": self.model,
+            "prompt": ids,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "echo": true,
+            "logprobs": 1,
+        });
+        let (resp, url) = self.post("completions", &body)?;
+        let v: Value = resp
+            .text()
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
+        let lps = v
+            .pointer("/choices/0/logprobs/token_logprobs")
+            .and_then(Value::as_array)
+            .filter(|l| l.len() >= ids.len())
+            .ok_or_else(|| {
+                endpoint_err(
+                    &url,
+                    "the answer has no log-probabilities of the prompt's tokens; scoring through an endpoint needs a server that echoes them (vLLM: `echo` with `logprobs`), or run these suites on a local model",
+                )
+            })?;
+        lps[from..ids.len()]
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_f64().ok_or_else(|| {
+                    endpoint_err(
+                        &url,
+                        format!(
+                            "the log-probability of prompt token {} is {x}, not a number",
+                            from + i
+                        ),
+                    )
+                })
+            })
+            .sum()
+    }
+
     /// Where the server's own routes (`/tokenize`) live: the base without its `/v1`.
     fn root(&self) -> &str {
         self.base.strip_suffix("/v1").unwrap_or(&self.base)
     }
+}
+
+/// What `/tokenize` is asked to tokenize.
+enum Tokenize<'a> {
+    Text(&'a str),
+    /// A chat, through the served chat template, ending with the assistant's header.
+    Chat(&'a Value),
 }
 
 /// Tokens and their arrival times, from a streamed completion.
@@ -659,42 +763,73 @@ impl Backend for EndpointBackend {
 
     fn score_continuations(
         &mut self,
-        _context: &Prompt,
-        _continuations: &[String],
+        context: &Prompt,
+        continuations: &[String],
     ) -> Result<Vec<ContinuationScore>> {
-        Err(no_logprobs())
+        // As a local model does: the context tokenized as its prompt is (the chat template's
+        // tokens, or the raw text with the tokenizer's specials), each continuation on its own.
+        let ctx = match context.mode {
+            PromptMode::Raw => self.tokenize(&Tokenize::Text(&context.text), true)?,
+            PromptMode::Chat => {
+                let messages: Value = serde_json::from_str(&context.text).map_err(|e| {
+                    Error::Other(format!(
+                        "a chat prompt for an endpoint is its messages as JSON, and this one is not ({e})"
+                    ))
+                })?;
+                self.tokenize(&Tokenize::Chat(&messages), false)?
+            }
+        };
+        if ctx.is_empty() {
+            return Err(Error::Other(
+                "the context is empty after tokenizing; give the case some `input`".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(continuations.len());
+        for (i, c) in continuations.iter().enumerate() {
+            let ids = self.tokenize(&Tokenize::Text(c), false)?;
+            if ids.is_empty() {
+                return Err(Error::Other(format!(
+                    "choices[{i}]: the continuation is empty, so it has no probability to score; give every choice some text"
+                )));
+            }
+            let mut all = ctx.clone();
+            all.extend_from_slice(&ids);
+            out.push(ContinuationScore {
+                logprob_sum: self.echo_logprobs(&all, ctx.len())?,
+                tokens: ids.len(),
+                chars: c.chars().count(),
+            });
+        }
+        Ok(out)
     }
 
-    fn perplexity(&mut self, _text: &str) -> Result<TextScore> {
-        Err(no_logprobs())
+    fn perplexity(&mut self, text: &str) -> Result<TextScore> {
+        let body = self.tokenize(&Tokenize::Text(text), false)?;
+        if body.is_empty() {
+            return Err(Error::Other(
+                "the text is empty, so it has no perplexity; give the case a non-empty `reference`"
+                    .into(),
+            ));
+        }
+        // Every token is scored, so the first needs something before it: the tokens the served
+        // tokenizer puts at the start of a text (its BOS).
+        let mut ids = self.tokenize(&Tokenize::Text(""), true)?;
+        if ids.is_empty() {
+            return Err(Error::Other(
+                "the served tokenizer puts no BOS token before a text, so the text's first token has nothing to be conditioned on; run perplexity suites on a local model (which conditions on EOS then)".into(),
+            ));
+        }
+        let start = ids.len();
+        ids.extend_from_slice(&body);
+        Ok(TextScore {
+            logprob_sum: self.echo_logprobs(&ids, start)?,
+            tokens: body.len(),
+            chars: text.chars().count(),
+        })
     }
 
     fn count_tokens(&self, text: &str) -> Result<usize> {
-        // vLLM reads `prompt` and `add_special_tokens`, llama.cpp `content` and `add_special`.
-        let url = format!("{}/tokenize", self.root());
-        let body = json!({
-            "model": self.model,
-            "prompt": text,
-            "content": text,
-            "add_special_tokens": false,
-            "add_special": false,
-        });
-        let req = self
-            .client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        let resp = self.send(req, &url)?;
-        let v: Value = resp
-            .text()
-            .ok()
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
-        v.get("count")
-            .and_then(Value::as_u64)
-            .map(|n| n as usize)
-            .or_else(|| v.get("tokens").and_then(Value::as_array).map(Vec::len))
-            .ok_or_else(|| endpoint_err(&url, "the answer has neither `count` nor `tokens`"))
+        Ok(self.tokenize(&Tokenize::Text(text), false)?.len())
     }
 
     fn bench(&mut self, test: &BenchTest) -> Result<BenchTiming> {
@@ -757,12 +892,6 @@ impl Backend for EndpointBackend {
                 .collect(),
         })
     }
-}
-
-fn no_logprobs() -> Error {
-    Error::Other(
-        "log-probability scoring (multiple-choice and perplexity suites) is not done through an endpoint; run these suites on a local model (hub, directory or GGUF)".into(),
-    )
 }
 
 #[cfg(test)]
@@ -1036,8 +1165,6 @@ mod tests {
             .unwrap();
         let e = b.generate(&raw, &opts(4)).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("{oops"), "{e}");
-        let e = b.perplexity("text").unwrap_err().to_string();
-        assert!(e.contains("local model"), "{e}");
         let e = b
             .render_prompt(&json!([{"role": "user"}]), None, PromptMode::Chat)
             .unwrap_err()
@@ -1186,6 +1313,127 @@ mod tests {
         let mut b = open(&server, None).unwrap();
         let e = b.bench(&test).unwrap_err().to_string();
         assert!(e.contains("sent 2 tokens where 5 were asked"), "{e}");
+    }
+
+    /// `/tokenize` answering `ids` for a text (or chat) body matching `body`.
+    fn tokenizes(server: &mut ServerGuard, body: Value, ids: &[u32]) {
+        server
+            .mock("POST", "/tokenize")
+            .match_body(Matcher::PartialJson(body))
+            .with_body(json!({ "tokens": ids }).to_string())
+            .create();
+    }
+
+    /// An echoing `/completions`: each prompt token `t` after the first has log-probability
+    /// `-t/100`, and one generated token follows.
+    fn echoes(server: &mut ServerGuard) {
+        server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(
+                json!({"echo": true, "logprobs": 1, "max_tokens": 1}),
+            ))
+            .with_body_from_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                let ids = v["prompt"].as_array().unwrap();
+                let mut lps: Vec<Value> = vec![Value::Null];
+                lps.extend(
+                    ids[1..]
+                        .iter()
+                        .map(|t| json!(-(t.as_f64().unwrap()) / 100.0)),
+                );
+                lps.push(json!(-9.0));
+                json!({"choices": [{"index": 0, "text": "", "logprobs": {"token_logprobs": lps}}]})
+                    .to_string()
+                    .into_bytes()
+            })
+            .create();
+    }
+
+    #[test]
+    fn log_probabilities_follow_the_local_tokenization_rules() {
+        let mut server = one_model();
+        tokenizes(
+            &mut server,
+            json!({"prompt": "日本の首都は", "add_special_tokens": true}),
+            &[1, 10, 11],
+        );
+        tokenizes(
+            &mut server,
+            json!({"prompt": " 東京", "add_special_tokens": false}),
+            &[20],
+        );
+        tokenizes(
+            &mut server,
+            json!({"prompt": " 大阪", "add_special_tokens": false}),
+            &[30, 31],
+        );
+        tokenizes(
+            &mut server,
+            json!({"prompt": "", "add_special_tokens": true}),
+            &[1],
+        );
+        tokenizes(
+            &mut server,
+            json!({"prompt": "富士山", "add_special_tokens": false}),
+            &[40, 41],
+        );
+        tokenizes(
+            &mut server,
+            json!({"messages": [{"role": "user", "content": "首都は？"}], "add_generation_prompt": true}),
+            &[2, 3],
+        );
+        echoes(&mut server);
+        let mut b = open(&server, None).unwrap();
+        let raw = b
+            .render_prompt(&json!("日本の首都は"), None, PromptMode::Raw)
+            .unwrap();
+        let s = b
+            .score_continuations(&raw, &[" 東京".into(), " 大阪".into()])
+            .unwrap();
+        // Only the continuation's tokens count: 20 → -0.20; 30, 31 → -0.61.
+        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
+        assert!((s[1].logprob_sum + 0.61).abs() < 1e-9, "{s:?}");
+        assert_eq!((s[1].tokens, s[1].chars), (2, 3));
+        let chat = b
+            .render_prompt(&json!("首都は？"), None, PromptMode::Chat)
+            .unwrap();
+        let s = b.score_continuations(&chat, &[" 東京".into()]).unwrap();
+        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
+        // Every token of the text, after the BOS: 40, 41 → -0.81.
+        let p = b.perplexity("富士山").unwrap();
+        assert!((p.logprob_sum + 0.81).abs() < 1e-9, "{p:?}");
+        assert_eq!((p.tokens, p.chars), (2, 3));
+    }
+
+    #[test]
+    fn scoring_refuses_what_the_server_cannot_give() {
+        let mut server = one_model();
+        tokenizes(&mut server, json!({"prompt": ""}), &[]);
+        tokenizes(&mut server, json!({"prompt": "text"}), &[7]);
+        tokenizes(&mut server, json!({"prompt": "ctx"}), &[5]);
+        // A server that does not echo the prompt.
+        server
+            .mock("POST", "/v1/completions")
+            .with_body(
+                json!({"choices": [{"index": 0, "text": "x", "logprobs": null}]}).to_string(),
+            )
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let e = b.perplexity("text").unwrap_err().to_string();
+        assert!(e.contains("no BOS") && e.contains("local model"), "{e}");
+        let ctx = b
+            .render_prompt(&json!("ctx"), None, PromptMode::Raw)
+            .unwrap();
+        let e = b
+            .score_continuations(&ctx, &["text".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("echoes") && e.contains("vLLM"), "{e}");
+        let e = b
+            .score_continuations(&ctx, &["".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("choices[0]"), "{e}");
     }
 
     #[test]
