@@ -24,8 +24,9 @@
 //!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
 //!   error rather than a guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
 //! - **Tokens** come from the server's `POST /tokenize` beside the OpenAI routes (vLLM and
-//!   llama.cpp have one; vLLM's also renders a chat through the served template): counting them
-//!   (characters per token; without the route the figure is absent) and scoring.
+//!   llama.cpp have one; vLLM's also renders a chat through the served template, and llama.cpp's
+//!   `/apply-template` does where its `/tokenize` does not): counting them (characters per
+//!   token; without the route the figure is absent) and scoring.
 //! - **Log-probability scoring** (multiple choice, perplexity) follows the local rules: the
 //!   context tokenized as its prompt is (a chat through the served template, raw text with the
 //!   tokenizer's specials), each continuation tokenized on its own, and the ids sent as the
@@ -149,8 +150,11 @@ pub struct EndpointBackend {
     model: String,
     client: Client,
     api_key: Option<String>,
-    /// From `GET /models`, where the server says (vLLM: `max_model_len`).
+    /// From `GET /models`, where the server says (vLLM: `max_model_len`; llama.cpp: `meta`'s
+    /// `n_ctx`, `n_params` and `ftype`).
     max_model_len: Option<usize>,
+    parameters: Option<u64>,
+    ftype: Option<String>,
     owned_by: Option<String>,
     /// The HTTP `Server` header of the models listing.
     server: Option<String>,
@@ -346,6 +350,8 @@ impl EndpointBackend {
             client,
             api_key: opts.api_key.clone(),
             max_model_len: None,
+            parameters: None,
+            ftype: None,
             owned_by: None,
             server: None,
         };
@@ -417,10 +423,15 @@ impl EndpointBackend {
         let entry = data
             .iter()
             .find(|m| m.get("id").and_then(Value::as_str) == Some(chosen.as_str()));
-        b.max_model_len = entry
-            .and_then(|m| m.get("max_model_len"))
+        let field = |path: &str| entry.and_then(|m| m.pointer(path));
+        b.max_model_len = field("/max_model_len")
+            .or_else(|| field("/meta/n_ctx"))
             .and_then(Value::as_u64)
             .map(|n| n as usize);
+        b.parameters = field("/meta/n_params").and_then(Value::as_u64);
+        b.ftype = field("/meta/ftype")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         b.owned_by = entry
             .and_then(|m| m.get("owned_by"))
             .and_then(Value::as_str)
@@ -486,6 +497,38 @@ impl EndpointBackend {
     /// `messages` and `add_special_tokens`, llama.cpp `content` and `add_special`; both answer
     /// `tokens`.
     fn tokenize(&self, what: &Tokenize, add_special: bool) -> Result<Vec<u32>> {
+        let ids = self.tokenize_once(what, add_special)?;
+        let Tokenize::Chat(messages) = what else {
+            return Ok(ids);
+        };
+        if !ids.is_empty() {
+            return Ok(ids);
+        }
+        // llama.cpp's /tokenize ignores `messages`; its /apply-template renders them.
+        let url = format!("{}/apply-template", self.root());
+        let body = json!({"messages": messages, "add_generation_prompt": true});
+        let req = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let rendered = self
+            .send(req, &url)
+            .ok()
+            .and_then(|r| r.text().ok())
+            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+            .and_then(|v| v.get("prompt").and_then(Value::as_str).map(str::to_string))
+            .ok_or_else(|| {
+                endpoint_err(
+                    &url,
+                    "the server renders a chat neither through /tokenize (vLLM takes `messages`) nor through /apply-template (llama.cpp); score this suite with `template = \"raw\"` or on a local model",
+                )
+            })?;
+        // A rendered chat holds its own BOS, as on a local model.
+        self.tokenize_once(&Tokenize::Text(&rendered), false)
+    }
+
+    fn tokenize_once(&self, what: &Tokenize, add_special: bool) -> Result<Vec<u32>> {
         let url = format!("{}/tokenize", self.root());
         let body = match what {
             Tokenize::Text(t) => json!({
@@ -634,9 +677,9 @@ impl Backend for EndpointBackend {
             requested_revision: None,
             commit_sha: None,
             files: Vec::new(),
-            architecture: "unknown (served by an endpoint)".into(),
-            weights: "unknown (served by an endpoint)".into(),
-            parameters: 0,
+            architecture: "unknown".into(),
+            weights: self.ftype.clone().unwrap_or_else(|| "unknown".into()),
+            parameters: self.parameters.unwrap_or(0),
             tokenizer_sha256: None,
             chat_template_sha256: None,
             max_positions: self.max_model_len.unwrap_or(0),
@@ -644,7 +687,7 @@ impl Backend for EndpointBackend {
             gpu: None,
             features: Vec::new(),
             notes: vec![format!(
-                "served by the OpenAI-compatible endpoint {} ({}): its weights, precision, chat template, tokenizer and hardware are the server's and are not recorded here, and its timings include the network",
+                "served by the OpenAI-compatible endpoint {} ({}): its weights, chat template, tokenizer and hardware are the server's and are not recorded here (precision and parameters only as the server reports them), and its timings include the network",
                 self.base,
                 about.join(", ")
             )],
@@ -922,6 +965,19 @@ mod tests {
 
     fn one_model() -> ServerGuard {
         serving(json!([{"id": "org/served", "owned_by": "tester", "max_model_len": 4096}]))
+    }
+
+    #[test]
+    fn what_llama_cpp_reports_of_its_model_is_recorded() {
+        let server = serving(json!([{"id": "qwen-shape", "owned_by": "llamacpp",
+            "meta": {"n_ctx": 8192, "n_params": 494032768, "ftype": "Q8_0"}}]));
+        let info = open(&server, None).unwrap().describe();
+        assert_eq!(
+            (info.weights.as_str(), info.parameters, info.max_positions),
+            ("Q8_0", 494032768, 8192)
+        );
+        let info = open(&one_model(), None).unwrap().describe();
+        assert_eq!((info.weights.as_str(), info.parameters), ("unknown", 0));
     }
 
     fn open(server: &ServerGuard, model: Option<&str>) -> Result<EndpointBackend> {
@@ -1403,6 +1459,35 @@ mod tests {
         let p = b.perplexity("富士山").unwrap();
         assert!((p.logprob_sum + 0.81).abs() < 1e-9, "{p:?}");
         assert_eq!((p.tokens, p.chars), (2, 3));
+    }
+
+    #[test]
+    fn a_chat_context_is_rendered_by_apply_template_where_tokenize_ignores_messages() {
+        let mut server = one_model();
+        // llama.cpp: /tokenize answers no tokens for `messages`, /apply-template renders them.
+        tokenizes(&mut server, json!({"add_generation_prompt": true}), &[]);
+        server
+            .mock("POST", "/apply-template")
+            .match_body(Matcher::PartialJson(
+                json!({"messages": [{"role": "user", "content": "首都は？"}]}),
+            ))
+            .with_body(
+                r#"{"prompt": "<|im_start|>user\n首都は？<|im_end|>\n<|im_start|>assistant\n"}"#,
+            )
+            .create();
+        tokenizes(
+            &mut server,
+            json!({"content": "<|im_start|>user\n首都は？<|im_end|>\n<|im_start|>assistant\n", "add_special": false}),
+            &[2, 3, 4],
+        );
+        tokenizes(&mut server, json!({"prompt": "東京"}), &[20]);
+        echoes(&mut server);
+        let mut b = open(&server, None).unwrap();
+        let chat = b
+            .render_prompt(&json!("首都は？"), None, PromptMode::Chat)
+            .unwrap();
+        let s = b.score_continuations(&chat, &["東京".into()]).unwrap();
+        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
     }
 
     #[test]

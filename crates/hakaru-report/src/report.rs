@@ -1076,7 +1076,14 @@ fn provenance(b: &mut Vec<Block>, runs: &[Run], names: &[String]) {
             ("commit sha", opt(&m.commit_sha)),
             ("architecture", m.architecture.clone()),
             ("weights", m.weights.clone()),
-            ("parameters", m.parameters.to_string()),
+            // 0: not known (an endpoint that does not say).
+            (
+                "parameters",
+                match m.parameters {
+                    0 => DASH.into(),
+                    n => n.to_string(),
+                },
+            ),
             (
                 "tokenizer sha256",
                 m.tokenizer_sha256.as_deref().map_or(DASH.into(), short),

@@ -397,7 +397,11 @@ fn columns(r: &BenchRow) -> Vec<(&'static str, String)> {
         ("weights", r.model.weights.clone()),
         (
             "params",
-            format!("{:.2} B", r.model.parameters as f64 / 1e9),
+            // 0: not known (an endpoint that does not say).
+            match r.model.parameters {
+                0 => "-".into(),
+                n => format!("{:.2} B", n as f64 / 1e9),
+            },
         ),
         ("device", r.device.name.clone()),
         (

@@ -163,6 +163,17 @@ fn a_run_through_an_endpoint_generates_scores_choices_and_records_the_server() {
     assert_eq!(choice["output"], "東京", "{choice}");
     let lps = &choice["scores"]["choice"]["logprobs"];
     assert!((lps[0].as_f64().unwrap() + 0.1641).abs() < 1e-9, "{choice}");
+
+    // Resuming reopens the endpoint from the recorded reference, with no load flags.
+    let out = hakaru()
+        .env("HAKARU_API_KEY", "sk-local")
+        .args(["run", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already complete"), "{stderr}");
 }
 
 #[test]
