@@ -4,8 +4,9 @@
 //! The reference is the server's OpenAI base URL, then `#` and the served model's id:
 //! `http://gpu-box:8000/v1#deepseek-ai/DeepSeek-R1`. Without `#model` the server must serve exactly
 //! one model (`GET {base}/models`). An API key, where the server wants one, comes from
-//! `HAKARU_API_KEY` (else `OPENAI_API_KEY`) and is never recorded; a URL with credentials in it is
-//! refused, since references go into results.
+//! `HAKARU_API_KEY`, or for `https://api.openai.com` alone from `OPENAI_API_KEY` (so that a key
+//! for OpenAI is never sent to another host); it is never recorded, and a URL with credentials in
+//! it is refused, since references go into results.
 //!
 //! - **Prompts.** A chat prompt goes to `POST {base}/chat/completions` as the case's messages (the
 //!   server applies its own chat template), a raw prompt to `POST {base}/completions`. A chat
@@ -15,10 +16,13 @@
 //!   comes separately from servers that parse it (`reasoning_content` or `reasoning` in the
 //!   deltas), else it is split from `<think>…</think>` as for a local model. Token counts are the
 //!   server's (`usage`, asked for with `stream_options.include_usage`). Sampling settings, the seed
-//!   and `max_tokens` are sent; `top_k` only when set, since OpenAI's own API refuses it.
+//!   (its low 31 bits: [`wire_seed`]) and `max_tokens` are sent; `top_k` and `ignore_eos` only
+//!   when set, since OpenAI's own API refuses them. A stream that ends without finishing, or
+//!   finishes as aborted or failed, is an error.
 //! - **Throughput tests** ([`crate::bench`]) send pseudo-random token ids as the prompt (ids in
 //!   `[BENCH_ID_BASE, BENCH_ID_BASE + BENCH_ID_RANGE)`, valid in any vocabulary of 32,000 tokens or
-//!   more; each repetition draws new ones, so a prefix cache cannot serve them) to `/completions`
+//!   more; every request draws new ones, from the seed, a count of requests and a number drawn
+//!   when the backend opens, so that no prefix cache can serve them) to `/completions`
 //!   with `ignore_eos` (vLLM, SGLang and llama.cpp honour it). The prompt's pass is the time to the
 //!   first streamed token; each decoding step is the time between two streamed tokens. Each chunk
 //!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
@@ -50,8 +54,12 @@ use crate::bench::{bench_ids, BenchTest, BenchTiming};
 use crate::error::{Error, Result};
 use crate::generate::{split_reasoning, FinishReason, GenerateOptions, Generation};
 
-/// Environment variables read for the API key, in order.
+/// Environment variables read for the API key: the first for any endpoint, the second for
+/// [`OPENAI_HOST`] alone.
 pub const API_KEY_VARS: [&str; 2] = ["HAKARU_API_KEY", "OPENAI_API_KEY"];
+
+/// The one host `OPENAI_API_KEY` is sent to.
+pub const OPENAI_HOST: &str = "api.openai.com";
 
 /// Throughput tests' prompt ids start here (past the special and byte tokens at the start of most
 /// vocabularies) …
@@ -113,6 +121,14 @@ impl EndpointRef {
     }
 }
 
+impl EndpointRef {
+    /// True for OpenAI's own API over https.
+    pub fn is_openai(&self) -> bool {
+        Url::parse(&self.base)
+            .is_ok_and(|u| u.scheme() == "https" && u.host_str() == Some(OPENAI_HOST))
+    }
+}
+
 impl fmt::Display for EndpointRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.base)?;
@@ -124,7 +140,7 @@ impl fmt::Display for EndpointRef {
 }
 
 /// How to talk to the server.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EndpointOptions {
     /// Sent as `Authorization: Bearer …`.
     pub api_key: Option<String>,
@@ -132,13 +148,23 @@ pub struct EndpointOptions {
     pub timeout: Option<Duration>,
 }
 
+// By hand, so that the key is never printed.
+impl fmt::Debug for EndpointOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointOptions")
+            .field("api_key", &self.api_key.as_ref().map(|_| "(set)"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl EndpointOptions {
-    /// The API key from [`API_KEY_VARS`], no timeout.
-    pub fn from_env() -> Self {
+    /// The API key for `r` from [`API_KEY_VARS`], no timeout.
+    pub fn from_env(r: &EndpointRef) -> Self {
+        let var = |v: &str| std::env::var(v).ok().filter(|k| !k.trim().is_empty());
         EndpointOptions {
-            api_key: API_KEY_VARS
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|k| !k.trim().is_empty())),
+            api_key: var(API_KEY_VARS[0])
+                .or_else(|| r.is_openai().then(|| var(API_KEY_VARS[1])).flatten()),
             timeout: None,
         }
     }
@@ -158,6 +184,9 @@ pub struct EndpointBackend {
     owned_by: Option<String>,
     /// The HTTP `Server` header of the models listing.
     server: Option<String>,
+    /// Bench requests sent, and a number drawn at open: mixed into each bench prompt.
+    requests: u64,
+    nonce: u64,
 }
 
 /// The error's message and those of its sources (reqwest's own message alone says little).
@@ -211,6 +240,12 @@ fn usage_count(usage: Option<&Value>, field: &str) -> Option<usize> {
         .and_then(|u| u.get(field))
         .and_then(Value::as_u64)
         .map(|n| n as usize)
+}
+
+/// The seed as sent: its low 31 bits. vLLM and OpenAI take a signed 64-bit seed and llama.cpp an
+/// unsigned 32-bit one, while hakaru's case seeds use all 64 bits.
+pub fn wire_seed(seed: u64) -> u64 {
+    seed & 0x7fff_ffff
 }
 
 /// One streamed chunk's share of the answer.
@@ -269,8 +304,9 @@ fn piece(v: &Value) -> Piece<'_> {
 }
 
 /// Feed each event of a server-sent-event stream (or the one JSON body of a server that answered
-/// without streaming) to `f`, with the time it arrived.
-fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) -> Result<()> {
+/// without streaming) to `f`, with the time it arrived. True when the stream ended with
+/// `[DONE]` (or was one body).
+fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) -> Result<bool> {
     let json_body = resp
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -289,7 +325,7 @@ fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) ->
             )
         })?;
         f(&v, Instant::now());
-        return Ok(());
+        return Ok(true);
     }
     let mut line = String::new();
     for n in 1.. {
@@ -302,13 +338,23 @@ fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) ->
         }
         let at = Instant::now();
         let l = line.trim_end_matches(['\r', '\n']);
+        // llama.cpp sends an error inside a stream as an `error:` line.
+        if let Some(e) = l.strip_prefix("error:") {
+            return Err(endpoint_err(
+                url,
+                format!(
+                    "the server stopped with an error: {}",
+                    error_message(e.trim())
+                ),
+            ));
+        }
         // Other SSE fields (`event:`, `id:`, `retry:`) and comments (`:`) carry nothing here.
         let Some(data) = l.strip_prefix("data:") else {
             continue;
         };
         let data = data.trim();
         if data == "[DONE]" {
-            break;
+            return Ok(true);
         }
         let v: Value = serde_json::from_str(data).map_err(|e| {
             let excerpt: String = data.chars().take(200).collect();
@@ -328,7 +374,7 @@ fn read_events(url: &str, resp: Response, mut f: impl FnMut(&Value, Instant)) ->
         }
         f(&v, at);
     }
-    Ok(())
+    Ok(false)
 }
 
 impl EndpointBackend {
@@ -354,6 +400,18 @@ impl EndpointBackend {
             ftype: None,
             owned_by: None,
             server: None,
+            requests: 0,
+            // std's per-process random hasher keys, so no crate for one number.
+            nonce: {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                h.finish()
+            },
         };
         let url = format!("{}/models", b.base);
         let resp = b.send(b.client.get(&url), &url)?;
@@ -471,7 +529,7 @@ impl EndpointBackend {
         let body = resp.text().unwrap_or_default();
         let hint = match status.as_u16() {
             401 | 403 => format!(
-                "; set {} (or {}) to the server's API key",
+                "; set {} to the server's API key ({} is sent only to {OPENAI_HOST})",
                 API_KEY_VARS[0], API_KEY_VARS[1]
             ),
             404 => "; is this the server's OpenAI base URL (it usually ends in /v1)?".into(),
@@ -583,7 +641,14 @@ impl EndpointBackend {
             "echo": true,
             "logprobs": 1,
         });
-        let (resp, url) = self.post("completions", &body)?;
+        const NEEDS: &str = "scoring through an endpoint needs a server that echoes the prompt's log-probabilities (vLLM: `echo` with `logprobs`), or run these suites on a local model";
+        let (resp, url) = self.post("completions", &body).map_err(|e| match e {
+            Error::Endpoint { url, msg } => Error::Endpoint {
+                url,
+                msg: format!("{msg}; {NEEDS}"),
+            },
+            e => e,
+        })?;
         let v: Value = resp
             .text()
             .ok()
@@ -596,7 +661,7 @@ impl EndpointBackend {
             .ok_or_else(|| {
                 endpoint_err(
                     &url,
-                    "the answer has no log-probabilities of the prompt's tokens; scoring through an endpoint needs a server that echoes them (vLLM: `echo` with `logprobs`), or run these suites on a local model",
+                    format!("the answer has no log-probabilities of the prompt's tokens; {NEEDS}"),
                 )
             })?;
         lps[from..ids.len()]
@@ -614,6 +679,96 @@ impl EndpointBackend {
                 })
             })
             .sum()
+    }
+
+    /// [`Backend::generate`], with each streamed chunk's reasoning and text handed to
+    /// `on_piece` as it arrives (as the server sent them: the `<think>` split of text without a
+    /// reasoning parser comes only in the result).
+    pub fn generate_streaming(
+        &mut self,
+        prompt: &Prompt,
+        opts: &GenerateOptions,
+        on_piece: &mut dyn FnMut(&str, &str),
+    ) -> Result<Generation> {
+        let s = &opts.sampling;
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": opts.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "seed": wire_seed(s.seed),
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if s.top_k > 0 {
+            body["top_k"] = json!(s.top_k);
+        }
+        if opts.ignore_eos {
+            body["ignore_eos"] = json!(true);
+        }
+        let path = match prompt.mode {
+            PromptMode::Chat => {
+                let messages: Value = serde_json::from_str(&prompt.text).map_err(|e| {
+                    Error::Other(format!(
+                        "a chat prompt for an endpoint is its messages as JSON, and this one is not ({e}); render it with this backend"
+                    ))
+                })?;
+                body["messages"] = messages;
+                "chat/completions"
+            }
+            PromptMode::Raw => {
+                if prompt.text.is_empty() {
+                    return Err(Error::Other(
+                        "the prompt is empty; give the case some `input`".into(),
+                    ));
+                }
+                body["prompt"] = json!(prompt.text);
+                "completions"
+            }
+        };
+        let t0 = Instant::now();
+        let (resp, url) = self.post(path, &body)?;
+        let st = Streamed::read(&url, resp, on_piece)?;
+        let end = Instant::now();
+        let completion_tokens =
+            usage_count(st.usage.as_ref(), "completion_tokens").unwrap_or(st.token_times.len());
+        let prompt_tokens = usage_count(st.usage.as_ref(), "prompt_tokens").unwrap_or(0);
+        let first = st.token_times.first().copied().unwrap_or(end);
+        let last = st.token_times.last().copied().unwrap_or(end);
+        let ttft = first.duration_since(t0).as_secs_f64();
+        let decode = last.duration_since(first).as_secs_f64();
+        let finish_reason = match st.finish.as_deref() {
+            Some("length") => FinishReason::Length,
+            Some(_) => FinishReason::Stop,
+            None if completion_tokens >= opts.max_tokens => FinishReason::Length,
+            None => FinishReason::Stop,
+        };
+        let (reasoning, text) = if st.reasoning.is_empty() {
+            split_reasoning(&st.text)
+        } else {
+            (
+                Some(st.reasoning.trim().to_string()),
+                st.text.trim_start().to_string(),
+            )
+        };
+        let steps = completion_tokens.saturating_sub(1);
+        Ok(Generation {
+            text,
+            reasoning,
+            token_ids: Vec::new(),
+            completion_tokens,
+            prompt_tokens,
+            finish_reason,
+            prefill_seconds: ttft,
+            decode_seconds: decode,
+            prefill_tokens_per_s: prompt_tokens as f64 / ttft.max(1e-12),
+            decode_tokens_per_s: if steps > 0 && decode > 0.0 {
+                steps as f64 / decode
+            } else {
+                0.0
+            },
+            time_to_first_token_ms: ttft * 1e3,
+        })
     }
 
     /// Where the server's own routes (`/tokenize`) live: the base without its `/v1`.
@@ -641,9 +796,10 @@ struct Streamed {
 }
 
 impl Streamed {
-    fn read(url: &str, resp: Response) -> Result<Streamed> {
+    /// Read the stream; `on_piece` gets each chunk's reasoning and text as they arrive.
+    fn read(url: &str, resp: Response, on_piece: &mut dyn FnMut(&str, &str)) -> Result<Streamed> {
         let mut s = Streamed::default();
-        read_events(url, resp, |v, at| {
+        let done = read_events(url, resp, |v, at| {
             if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                 s.usage = Some(u.clone());
             }
@@ -651,13 +807,26 @@ impl Streamed {
             if p.has_token() {
                 s.token_times.push(at);
             }
+            if !p.text.is_empty() || !p.reasoning.is_empty() {
+                on_piece(p.reasoning, p.text);
+            }
             s.text.push_str(p.text);
             s.reasoning.push_str(p.reasoning);
             if let Some(f) = p.finish {
                 s.finish = Some(f.to_string());
             }
         })?;
-        Ok(s)
+        match s.finish.as_deref() {
+            None if !done => Err(endpoint_err(
+                url,
+                "the stream ended before the answer finished (no finish reason, no [DONE]); the connection was cut or the server failed",
+            )),
+            Some(f @ ("abort" | "error" | "cancelled")) => Err(endpoint_err(
+                url,
+                format!("the server ended the answer with finish reason `{f}`"),
+            )),
+            _ => Ok(s),
+        }
     }
 }
 
@@ -723,85 +892,7 @@ impl Backend for EndpointBackend {
     }
 
     fn generate(&mut self, prompt: &Prompt, opts: &GenerateOptions) -> Result<Generation> {
-        let s = &opts.sampling;
-        let mut body = json!({
-            "model": self.model,
-            "max_tokens": opts.max_tokens,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "seed": s.seed,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
-        if s.top_k > 0 {
-            body["top_k"] = json!(s.top_k);
-        }
-        if opts.ignore_eos {
-            body["ignore_eos"] = json!(true);
-        }
-        let path = match prompt.mode {
-            PromptMode::Chat => {
-                let messages: Value = serde_json::from_str(&prompt.text).map_err(|e| {
-                    Error::Other(format!(
-                        "a chat prompt for an endpoint is its messages as JSON, and this one is not ({e}); render it with this backend"
-                    ))
-                })?;
-                body["messages"] = messages;
-                "chat/completions"
-            }
-            PromptMode::Raw => {
-                if prompt.text.is_empty() {
-                    return Err(Error::Other(
-                        "the prompt is empty; give the case some `input`".into(),
-                    ));
-                }
-                body["prompt"] = json!(prompt.text);
-                "completions"
-            }
-        };
-        let t0 = Instant::now();
-        let (resp, url) = self.post(path, &body)?;
-        let st = Streamed::read(&url, resp)?;
-        let end = Instant::now();
-        let completion_tokens =
-            usage_count(st.usage.as_ref(), "completion_tokens").unwrap_or(st.token_times.len());
-        let prompt_tokens = usage_count(st.usage.as_ref(), "prompt_tokens").unwrap_or(0);
-        let first = st.token_times.first().copied().unwrap_or(end);
-        let last = st.token_times.last().copied().unwrap_or(end);
-        let ttft = first.duration_since(t0).as_secs_f64();
-        let decode = last.duration_since(first).as_secs_f64();
-        let finish_reason = match st.finish.as_deref() {
-            Some("length") => FinishReason::Length,
-            Some(_) => FinishReason::Stop,
-            None if completion_tokens >= opts.max_tokens => FinishReason::Length,
-            None => FinishReason::Stop,
-        };
-        let (reasoning, text) = if st.reasoning.is_empty() {
-            split_reasoning(&st.text)
-        } else {
-            (
-                Some(st.reasoning.trim().to_string()),
-                st.text.trim_start().to_string(),
-            )
-        };
-        let steps = completion_tokens.saturating_sub(1);
-        Ok(Generation {
-            text,
-            reasoning,
-            token_ids: Vec::new(),
-            completion_tokens,
-            prompt_tokens,
-            finish_reason,
-            prefill_seconds: ttft,
-            decode_seconds: decode,
-            prefill_tokens_per_s: prompt_tokens as f64 / ttft.max(1e-12),
-            decode_tokens_per_s: if steps > 0 && decode > 0.0 {
-                steps as f64 / decode
-            } else {
-                0.0
-            },
-            time_to_first_token_ms: ttft * 1e3,
-        })
+        self.generate_streaming(prompt, opts, &mut |_, _| {})
     }
 
     fn score_continuations(
@@ -884,7 +975,14 @@ impl Backend for EndpointBackend {
         // A tg test alone still sends one (untimed) prompt token, as the local test decodes one
         // untimed token first.
         let n = test.n_prompt.max(1);
-        let ids: Vec<u32> = bench_ids(n, BENCH_ID_RANGE, test.seed)
+        // Never the same prompt twice, in this process or another with the same seed: a prefix
+        // cache (vLLM's, SGLang's, llama.cpp's) would answer it without a prompt pass.
+        self.requests += 1;
+        let salt = test.seed
+            ^ self.nonce
+            ^ self.requests.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ ((test.n_prompt as u64) << 32 | test.n_gen as u64).rotate_left(17);
+        let ids: Vec<u32> = bench_ids(n, BENCH_ID_RANGE, salt)
             .into_iter()
             .map(|i| i + BENCH_ID_BASE)
             .collect();
@@ -901,7 +999,7 @@ impl Backend for EndpointBackend {
         });
         let t0 = Instant::now();
         let (resp, url) = self.post("completions", &body)?;
-        let st = Streamed::read(&url, resp)?;
+        let st = Streamed::read(&url, resp, &mut |_, _| {})?;
         let got = st.token_times.len();
         if let Some(p) = usage_count(st.usage.as_ref(), "prompt_tokens") {
             if p < n {
@@ -1117,6 +1215,11 @@ mod tests {
                 "stream": true,
                 "stream_options": {"include_usage": true}
             })))
+            // What OpenAI's own API refuses is left out when not asked for.
+            .match_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                v.get("top_k").is_none() && v.get("ignore_eos").is_none()
+            })
             .with_header("content-type", "text/event-stream")
             .with_body(sse(&[
                 json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
@@ -1153,7 +1256,6 @@ mod tests {
         assert_eq!((g.prompt_tokens, g.completion_tokens), (21, 9));
         assert!(g.token_ids.is_empty());
         assert_eq!(g.finish_reason, FinishReason::Stop);
-        assert!(g.time_to_first_token_ms > 0.0);
     }
 
     #[test]
@@ -1284,6 +1386,16 @@ mod tests {
             .with_header("content-type", "text/event-stream")
             .with_chunked_body(paced(4, gap, 4, 1))
             .create();
+        let pg = server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(json!({"max_tokens": 4})))
+            .match_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                v["prompt"].as_array().is_some_and(|p| p.len() == 8)
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(4, gap, 4, 8))
+            .create();
         let pp = server
             .mock("POST", "/v1/completions")
             .match_body(Matcher::PartialJson(json!({"max_tokens": 1})))
@@ -1312,11 +1424,20 @@ mod tests {
         tg.assert();
         assert_eq!(t.prompt_seconds, None);
         assert_eq!(t.step_seconds.len(), 3);
-        assert!(
-            t.step_seconds.iter().all(|&s| s >= 0.015),
-            "{:?}",
-            t.step_seconds
-        );
+        // A chunk cannot arrive before it is written: the last one comes 4 gaps after the
+        // request at the earliest. (Each gap alone is no bound: buffering may bunch arrivals.)
+        let t = b
+            .bench(&BenchTest {
+                depth: 0,
+                n_prompt: 8,
+                n_gen: 3,
+                seed: 1,
+            })
+            .unwrap();
+        pg.assert();
+        let total = t.prompt_seconds.unwrap() + t.step_seconds.iter().sum::<f64>();
+        assert!(total >= 4.0 * gap.as_secs_f64(), "{t:?}");
+        assert_eq!(t.step_seconds.len(), 3);
         let t = b
             .bench(&BenchTest {
                 depth: 0,
@@ -1326,7 +1447,7 @@ mod tests {
             })
             .unwrap();
         pp.assert();
-        assert!(t.prompt_seconds.unwrap() >= 0.015, "{t:?}");
+        assert!(t.prompt_seconds.unwrap() >= gap.as_secs_f64(), "{t:?}");
         assert!(t.step_seconds.is_empty());
         let e = b
             .bench(&BenchTest {
@@ -1380,8 +1501,9 @@ mod tests {
             .create();
     }
 
-    /// An echoing `/completions`: each prompt token `t` after the first has log-probability
-    /// `-t/100`, and one generated token follows.
+    /// An echoing `/completions`: each prompt token `t` after a token `u` has log-probability
+    /// `-(t + u/1000)/100` (so a score tells which token came before), and one generated token
+    /// follows.
     fn echoes(server: &mut ServerGuard) {
         server
             .mock("POST", "/v1/completions")
@@ -1391,11 +1513,11 @@ mod tests {
             .with_body_from_request(|r| {
                 let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
                 let ids = v["prompt"].as_array().unwrap();
+                let ids: Vec<f64> = ids.iter().map(|t| t.as_f64().unwrap()).collect();
                 let mut lps: Vec<Value> = vec![Value::Null];
                 lps.extend(
-                    ids[1..]
-                        .iter()
-                        .map(|t| json!(-(t.as_f64().unwrap()) / 100.0)),
+                    ids.windows(2)
+                        .map(|w| json!(-(w[1] + w[0] / 1000.0) / 100.0)),
                 );
                 lps.push(json!(-9.0));
                 json!({"choices": [{"index": 0, "text": "", "logprobs": {"token_logprobs": lps}}]})
@@ -1446,18 +1568,20 @@ mod tests {
         let s = b
             .score_continuations(&raw, &[" 東京".into(), " 大阪".into()])
             .unwrap();
-        // Only the continuation's tokens count: 20 → -0.20; 30, 31 → -0.61.
-        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
-        assert!((s[1].logprob_sum + 0.61).abs() < 1e-9, "{s:?}");
+        // Only the continuation's tokens count, after the context's last (11): 20 → -0.20011;
+        // 30, 31 → -0.30011 - 0.3103.
+        assert!((s[0].logprob_sum + 0.20011).abs() < 1e-9, "{s:?}");
+        assert!((s[1].logprob_sum + 0.61041).abs() < 1e-9, "{s:?}");
         assert_eq!((s[1].tokens, s[1].chars), (2, 3));
         let chat = b
             .render_prompt(&json!("首都は？"), None, PromptMode::Chat)
             .unwrap();
         let s = b.score_continuations(&chat, &[" 東京".into()]).unwrap();
-        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
-        // Every token of the text, after the BOS: 40, 41 → -0.81.
+        // After the chat's last token (3).
+        assert!((s[0].logprob_sum + 0.20003).abs() < 1e-9, "{s:?}");
+        // Every token of the text, after the BOS (1): 40, 41 → -0.40001 - 0.4104.
         let p = b.perplexity("富士山").unwrap();
-        assert!((p.logprob_sum + 0.81).abs() < 1e-9, "{p:?}");
+        assert!((p.logprob_sum + 0.81041).abs() < 1e-9, "{p:?}");
         assert_eq!((p.tokens, p.chars), (2, 3));
     }
 
@@ -1487,7 +1611,8 @@ mod tests {
             .render_prompt(&json!("首都は？"), None, PromptMode::Chat)
             .unwrap();
         let s = b.score_continuations(&chat, &["東京".into()]).unwrap();
-        assert!((s[0].logprob_sum + 0.20).abs() < 1e-9, "{s:?}");
+        // After the rendered chat's last token (4).
+        assert!((s[0].logprob_sum + 0.20004).abs() < 1e-9, "{s:?}");
     }
 
     #[test]
@@ -1519,6 +1644,111 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("choices[0]"), "{e}");
+    }
+
+    #[test]
+    fn broken_streams_are_errors() {
+        let mut server = one_model();
+        let token = json!({"choices": [{"text": "x", "finish_reason": null}]});
+        let aborted = json!({"choices": [{"text": "x", "finish_reason": "abort"}]});
+        // llama.cpp's error line, a cut connection, an aborted answer.
+        for (prompt, body) in [
+            ("a", format!("data: {token}\n\nerror: {{\"code\": 500, \"message\": \"slot unavailable\"}}\n\n")),
+            ("b", format!("data: {token}\n\n")),
+            ("c", format!("data: {aborted}\n\ndata: [DONE]\n\n")),
+        ] {
+            server
+                .mock("POST", "/v1/completions")
+                .match_body(Matcher::PartialJson(json!({ "prompt": prompt })))
+                .with_header("content-type", "text/event-stream")
+                .with_body(body)
+                .create();
+        }
+        let mut b = open(&server, None).unwrap();
+        let mut err = |p: &str| {
+            let p = b.render_prompt(&json!(p), None, PromptMode::Raw).unwrap();
+            b.generate(&p, &opts(4)).unwrap_err().to_string()
+        };
+        let e = err("a");
+        assert!(e.contains("slot unavailable"), "{e}");
+        let e = err("b");
+        assert!(e.contains("ended before the answer finished"), "{e}");
+        let e = err("c");
+        assert!(e.contains("`abort`"), "{e}");
+    }
+
+    #[test]
+    fn seeds_fit_every_server_and_bench_prompts_never_repeat() {
+        assert_eq!(wire_seed(u64::MAX), 0x7fff_ffff);
+        assert_eq!(wire_seed(0x1_2345_6789), 0x2345_6789);
+        let mut server = one_model();
+        let ok = json!({"choices": [{"text": "ok", "finish_reason": "stop"}]});
+        server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(json!({"seed": 0x7fff_ffffu64})))
+            .with_header("content-type", "text/event-stream")
+            .with_body(format!("data: {ok}\n\ndata: [DONE]\n\n"))
+            .create();
+        let prompts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let seen = prompts.clone();
+        server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(json!({"ignore_eos": true})))
+            .match_request(move |r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                seen.lock().unwrap().push(v["prompt"].clone());
+                true
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(1, Duration::ZERO, 1, 16))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let mut o = opts(4);
+        o.sampling.seed = u64::MAX;
+        let p = b
+            .render_prompt(&json!("hi"), None, PromptMode::Raw)
+            .unwrap();
+        assert_eq!(b.generate(&p, &o).unwrap().text, "ok");
+        let test = BenchTest {
+            depth: 0,
+            n_prompt: 16,
+            n_gen: 0,
+            seed: 3,
+        };
+        b.bench(&test).unwrap();
+        b.bench(&test).unwrap();
+        // A second backend (another `hakaru bench` with the same seed) too.
+        open(&server, None).unwrap().bench(&test).unwrap();
+        let prompts = prompts.lock().unwrap();
+        assert_eq!(prompts.len(), 3);
+        assert!(prompts[0] != prompts[1] && prompts[0] != prompts[2] && prompts[1] != prompts[2]);
+    }
+
+    #[test]
+    fn an_openai_key_goes_to_openai_alone() {
+        let openai = EndpointRef::parse("https://api.openai.com/v1#gpt-4o").unwrap();
+        let other = EndpointRef::parse("http://api.openai.com.evil.example/v1#m").unwrap();
+        assert!(openai.is_openai() && !other.is_openai());
+        assert!(!EndpointRef::parse("http://api.openai.com/v1")
+            .unwrap()
+            .is_openai());
+        // The only test in this binary that reads these variables.
+        std::env::remove_var(API_KEY_VARS[0]);
+        std::env::set_var(API_KEY_VARS[1], "sk-openai");
+        assert_eq!(
+            EndpointOptions::from_env(&openai).api_key.as_deref(),
+            Some("sk-openai")
+        );
+        assert_eq!(EndpointOptions::from_env(&other).api_key, None);
+        std::env::set_var(API_KEY_VARS[0], "sk-hakaru");
+        assert_eq!(
+            EndpointOptions::from_env(&other).api_key.as_deref(),
+            Some("sk-hakaru")
+        );
+        let shown = format!("{:?}", EndpointOptions::from_env(&other));
+        assert!(!shown.contains("sk-hakaru"), "{shown}");
+        std::env::remove_var(API_KEY_VARS[0]);
+        std::env::remove_var(API_KEY_VARS[1]);
     }
 
     #[test]

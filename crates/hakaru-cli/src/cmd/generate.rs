@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
-use hakaru_engine::backend::PromptMode;
+use hakaru_engine::backend::{Backend, PromptMode};
 use hakaru_engine::generate::{generate, GenerateOptions, Generation, Sampling};
 
 use super::ModelArgs;
@@ -127,9 +127,9 @@ fn print_stats(g: &Generation) {
 }
 
 /// Through an OpenAI-compatible endpoint: the server applies its chat template; the answer is
-/// printed when it is complete (reasoning the server sent apart first, between think tags).
+/// streamed as it comes, reasoning the server sends apart between think tags.
 fn endpoint(args: &GenerateArgs, sampling: Sampling) -> Result<()> {
-    let mut backend = args.model.backend()?;
+    let mut backend = args.model.endpoint()?;
     let mode = if args.raw {
         PromptMode::Raw
     } else {
@@ -143,17 +143,39 @@ fn endpoint(args: &GenerateArgs, sampling: Sampling) -> Result<()> {
         sampling,
         stop_ids: Vec::new(),
     };
-    let g = backend.generate(&prompt, &opts)?;
-    if args.json {
+    let stdout = std::io::stdout();
+    let json = args.json;
+    let mut thinking = false;
+    let mut on_piece = |reasoning: &str, text: &str| {
+        if json {
+            return;
+        }
+        let mut out = stdout.lock();
+        if !reasoning.is_empty() {
+            if !thinking {
+                let _ = out.write_all(b"<think>\n");
+                thinking = true;
+            }
+            let _ = out.write_all(terminal_safe(reasoning).as_bytes());
+        }
+        if !text.is_empty() {
+            if thinking {
+                let _ = out.write_all(b"\n</think>\n\n");
+                thinking = false;
+            }
+            let _ = out.write_all(terminal_safe(text).as_bytes());
+        }
+        let _ = out.flush();
+    };
+    let g = backend.generate_streaming(&prompt, &opts, &mut on_piece)?;
+    if json {
         println!("{}", serde_json::to_string(&g)?);
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
-    if let Some(r) = &g.reasoning {
-        writeln!(out, "<think>\n{}\n</think>\n", terminal_safe(r))?;
+    if thinking {
+        print!("\n</think>");
     }
-    writeln!(out, "{}", terminal_safe(&g.text))?;
-    drop(out);
+    println!();
     print_stats(&g);
     Ok(())
 }

@@ -93,10 +93,15 @@ impl ModelArgs {
 
     /// The model to measure: loaded here, or reached at its endpoint.
     pub fn backend(&self) -> Result<Box<dyn Backend>> {
-        if !self.is_endpoint() {
-            let opened = self.open()?;
-            return Ok(Box::new(CandleBackend::new(opened, self.model.clone())));
+        if self.is_endpoint() {
+            return Ok(Box::new(self.endpoint()?));
         }
+        let opened = self.open()?;
+        Ok(Box::new(CandleBackend::new(opened, self.model.clone())))
+    }
+
+    /// The endpoint the model is, refusing the flags that load a model here.
+    pub fn endpoint(&self) -> Result<EndpointBackend> {
         let l = &self.load;
         for (given, flag) in [
             (l.device.is_some(), "--device"),
@@ -113,10 +118,7 @@ impl ModelArgs {
             }
         }
         let r = EndpointRef::parse(&self.model)?;
-        Ok(Box::new(EndpointBackend::open(
-            &r,
-            &EndpointOptions::from_env(),
-        )?))
+        Ok(EndpointBackend::open(&r, &EndpointOptions::from_env(&r))?)
     }
 
     /// Resolve and load the model, with a download progress bar on a terminal.

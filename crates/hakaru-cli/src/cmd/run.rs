@@ -225,31 +225,35 @@ fn sampling_override(args: &Args) -> Result<SamplingOverride> {
     })
 }
 
-fn open_backend(model: ModelArgs) -> Result<Box<dyn Backend>> {
-    model.backend()
-}
+type Backends = (Box<dyn Backend>, Option<Box<dyn Backend>>);
 
-/// The judge model, loaded like the measured one (same device, precision and threads), or
-/// reached at its endpoint. An endpoint on either side takes none of the other's load flags.
-fn open_judge(
-    reference: &str,
-    load: &LoadArgs,
-    measured_is_endpoint: bool,
-) -> Result<Box<dyn Backend>> {
-    let judge = ModelArgs {
-        model: reference.to_string(),
-        load: load.clone(),
+/// The measured model and the judge (`--judge`). The load flags are for what runs here: both
+/// models when both are local (the judge loaded like the measured one: same device, precision
+/// and threads), the judge alone when the measured model is an endpoint, and never an endpoint
+/// judge.
+fn open_models(model: ModelArgs, judge: Option<&str>) -> Result<Backends> {
+    let judge = judge.map(|r| ModelArgs {
+        model: r.to_string(),
+        load: model.load.clone(),
+    });
+    let mut measured = model;
+    if measured.is_endpoint() && judge.as_ref().is_some_and(|j| !j.is_endpoint()) {
+        measured.load = LoadArgs::default();
+    }
+    let backend = measured.backend()?;
+    let judge = match judge {
+        Some(mut j) => {
+            if j.is_endpoint() {
+                j.load = LoadArgs::default();
+            }
+            let b = j
+                .backend()
+                .with_context(|| format!("opening the judge model {}", j.model))?;
+            Some(b)
+        }
+        None => None,
     };
-    let load = if judge.is_endpoint() || measured_is_endpoint {
-        LoadArgs::default()
-    } else {
-        load.clone()
-    };
-    open_backend(ModelArgs {
-        model: reference.to_string(),
-        load,
-    })
-    .with_context(|| format!("opening the judge model {reference}"))
+    Ok((backend, judge))
 }
 
 fn start(args: &Args) -> Result<RunOutcome> {
@@ -261,10 +265,10 @@ fn start(args: &Args) -> Result<RunOutcome> {
         let m = &pv.model;
         let float = matches!(m.weights.as_str(), "f32" | "bf16" | "f16");
         let l = &args.load;
+        let reference = args.model.clone().unwrap_or_else(|| m.reference.clone());
         let model = ModelArgs {
-            model: args.model.clone().unwrap_or_else(|| m.reference.clone()),
             // An endpoint's model runs as its server runs it: nothing to load again.
-            load: if m.kind == "endpoint" {
+            load: if hakaru_engine::endpoint::EndpointRef::is_endpoint(&reference) {
                 l.clone()
             } else {
                 LoadArgs {
@@ -281,6 +285,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
                     offline: l.offline,
                 }
             },
+            model: reference,
         };
         let judge_ref = args
             .judge
@@ -291,13 +296,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
             .clone()
             .or_else(|| pv.prompts.as_ref().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("prompts"));
-        let judge_load = model.load.clone();
-        let endpoint = model.is_endpoint();
-        let mut backend = open_backend(model)?;
-        let mut judge_backend = match &judge_ref {
-            Some(r) => Some(open_judge(r, &judge_load, endpoint)?),
-            None => None,
-        };
+        let (mut backend, mut judge_backend) = open_models(model, judge_ref.as_deref())?;
         let opts = ResumeOptions {
             prompts: args.prompts.clone(),
             suites: (!args.suite.is_empty()).then(|| args.suite.clone()),
@@ -389,13 +388,7 @@ fn start(args: &Args) -> Result<RunOutcome> {
         Some(_) => hakaru_runner::judge::rubrics_for(&prompts, &plan.suites)?,
         None => Default::default(),
     };
-    let judge_load = model.load.clone();
-    let endpoint = model.is_endpoint();
-    let mut backend = open_backend(model)?;
-    let mut judge_backend = match &args.judge {
-        Some(r) => Some(open_judge(r, &judge_load, endpoint)?),
-        None => None,
-    };
+    let (mut backend, mut judge_backend) = open_models(model, args.judge.as_deref())?;
     let mut judge = judge_backend.as_mut().map(|b| hakaru_runner::Judge {
         backend: b.as_mut(),
         rubrics,
