@@ -160,6 +160,17 @@ pub trait Backend {
             "this backend cannot run throughput tests".into(),
         ))
     }
+
+    /// One repetition of a throughput test as `test.concurrency` requests at once: each
+    /// request's timings, and the seconds from the first start to the last end.
+    fn bench_concurrent(
+        &mut self,
+        _test: &crate::bench::BenchTest,
+    ) -> Result<(Vec<crate::bench::BenchTiming>, f64)> {
+        Err(Error::Other(
+            "--concurrency: this backend runs one request at a time; concurrent requests need an endpoint".into(),
+        ))
+    }
 }
 
 /// A candle model on this machine.

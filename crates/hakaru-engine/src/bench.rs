@@ -20,6 +20,8 @@ pub struct BenchTest {
     /// Decode steps, each timed (tg), or 0.
     pub n_gen: usize,
     pub seed: u64,
+    /// Requests at once: [`crate::backend::Backend::bench_concurrent`] where above 1.
+    pub concurrency: usize,
 }
 
 /// Timings of one repetition of a test.
@@ -51,6 +53,11 @@ const FILL_CHUNK: usize = 512;
 
 /// Run one repetition of `test` on `model`.
 pub fn run(model: &Transformer, test: &BenchTest) -> Result<BenchTiming> {
+    if test.concurrency > 1 {
+        return Err(crate::Error::Other(
+            "--concurrency: hakaru's engine runs one sequence at a time; concurrent requests need an endpoint".into(),
+        ));
+    }
     let vocab = model.config.vocab_size;
     let total = test.depth + test.n_prompt + test.n_gen.max(1);
     if total > model.config.max_position_embeddings {

@@ -22,11 +22,13 @@
 //! - **Throughput tests** ([`crate::bench`]) send pseudo-random token ids as the prompt (ids in
 //!   `[BENCH_ID_BASE, BENCH_ID_BASE + BENCH_ID_RANGE)`, valid in any vocabulary of 32,000 tokens or
 //!   more; every request draws new ones, from the seed, a count of requests and a number drawn
-//!   when the backend opens, so that no prefix cache can serve them) to `/completions`
-//!   with `ignore_eos` (vLLM, SGLang and llama.cpp honour it). The prompt's pass is the time to the
+//!   when the backend opens, so that no prefix cache can serve them) to `/completions` with
+//!   `ignore_eos` (vLLM, SGLang and llama.cpp honour it). The prompt's pass is the time to the
 //!   first streamed token; each decoding step is the time between two streamed tokens. Each chunk
 //!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
 //!   error rather than a guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
+//!   A test of several concurrent requests ([`Backend::bench_concurrent`]) sends them from as
+//!   many threads at once, each timed as above.
 //! - **Tokens** come from the server's `POST /tokenize` beside the OpenAI routes (vLLM and
 //!   llama.cpp have one; vLLM's also renders a chat through the served template, and llama.cpp's
 //!   `/apply-template` does where its `/tokenize` does not): counting them (characters per
@@ -967,21 +969,74 @@ impl Backend for EndpointBackend {
     }
 
     fn bench(&mut self, test: &BenchTest) -> Result<BenchTiming> {
+        if test.concurrency > 1 {
+            return Err(Error::Other(format!(
+                "a test of {} concurrent requests runs through bench_concurrent",
+                test.concurrency
+            )));
+        }
+        let salt = self.salt(test)?;
+        self.bench_request(test, salt)
+    }
+
+    fn bench_concurrent(&mut self, test: &BenchTest) -> Result<(Vec<BenchTiming>, f64)> {
+        let salts: Vec<u64> = (0..test.concurrency.max(1))
+            .map(|_| self.salt(test))
+            .collect::<Result<_>>()?;
+        let this = &*self;
+        let t0 = Instant::now();
+        let results: Vec<Result<(BenchTiming, Instant)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = salts
+                .iter()
+                .map(|&salt| {
+                    scope.spawn(move || {
+                        let t = this.bench_request(test, salt)?;
+                        Ok((t, Instant::now()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Other("a request's thread panicked".into())))
+                })
+                .collect()
+        });
+        let mut timings = Vec::with_capacity(results.len());
+        let mut last = t0;
+        for r in results {
+            let (t, end) = r?;
+            last = last.max(end);
+            timings.push(t);
+        }
+        Ok((timings, last.duration_since(t0).as_secs_f64()))
+    }
+}
+
+impl EndpointBackend {
+    /// A new number for a bench request's prompt ids. Never the same prompt twice, in this
+    /// process or another with the same seed: a prefix cache (vLLM's, SGLang's, llama.cpp's)
+    /// would answer it without a prompt pass.
+    fn salt(&mut self, test: &BenchTest) -> Result<u64> {
         if test.depth > 0 {
             return Err(Error::Other(
                 "-d/--depth: an endpoint's KV cache is the server's, so depth tests need a local model; leave -d at 0".into(),
             ));
         }
+        self.requests += 1;
+        Ok(test.seed
+            ^ self.nonce
+            ^ self.requests.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ ((test.n_prompt as u64) << 32 | test.n_gen as u64).rotate_left(17))
+    }
+
+    /// One bench request: `test.n_prompt` ids drawn from `salt` (one when there are none), then
+    /// the first token and `test.n_gen` more, streamed and timed.
+    fn bench_request(&self, test: &BenchTest, salt: u64) -> Result<BenchTiming> {
         // A tg test alone still sends one (untimed) prompt token, as the local test decodes one
         // untimed token first.
         let n = test.n_prompt.max(1);
-        // Never the same prompt twice, in this process or another with the same seed: a prefix
-        // cache (vLLM's, SGLang's, llama.cpp's) would answer it without a prompt pass.
-        self.requests += 1;
-        let salt = test.seed
-            ^ self.nonce
-            ^ self.requests.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ ((test.n_prompt as u64) << 32 | test.n_gen as u64).rotate_left(17);
         let ids: Vec<u32> = bench_ids(n, BENCH_ID_RANGE, salt)
             .into_iter()
             .map(|i| i + BENCH_ID_BASE)
@@ -1419,6 +1474,7 @@ mod tests {
                 n_prompt: 0,
                 n_gen: 3,
                 seed: 1,
+                concurrency: 1,
             })
             .unwrap();
         tg.assert();
@@ -1432,6 +1488,7 @@ mod tests {
                 n_prompt: 8,
                 n_gen: 3,
                 seed: 1,
+                concurrency: 1,
             })
             .unwrap();
         pg.assert();
@@ -1444,6 +1501,7 @@ mod tests {
                 n_prompt: 64,
                 n_gen: 0,
                 seed: 1,
+                concurrency: 1,
             })
             .unwrap();
         pp.assert();
@@ -1455,10 +1513,53 @@ mod tests {
                 n_prompt: 0,
                 n_gen: 3,
                 seed: 1,
+                concurrency: 1,
             })
             .unwrap_err()
             .to_string();
         assert!(e.contains("depth"), "{e}");
+    }
+
+    #[test]
+    fn concurrent_requests_each_get_their_own_prompt_and_timings() {
+        let gap = Duration::from_millis(10);
+        let mut server = one_model();
+        let prompts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let seen = prompts.clone();
+        let m = server
+            .mock("POST", "/v1/completions")
+            .match_request(move |r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                seen.lock().unwrap().push(v["prompt"].clone());
+                true
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(paced(4, gap, 4, 8))
+            .expect(3)
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let test = BenchTest {
+            depth: 0,
+            n_prompt: 8,
+            n_gen: 3,
+            seed: 1,
+            concurrency: 3,
+        };
+        let e = b.bench(&test).unwrap_err().to_string();
+        assert!(e.contains("bench_concurrent"), "{e}");
+        let (timings, wall) = b.bench_concurrent(&test).unwrap();
+        m.assert();
+        assert_eq!(timings.len(), 3);
+        for t in &timings {
+            assert_eq!(t.step_seconds.len(), 3);
+            let total = t.prompt_seconds.unwrap() + t.step_seconds.iter().sum::<f64>();
+            assert!(
+                total >= 4.0 * gap.as_secs_f64() && total <= wall,
+                "{t:?} {wall}"
+            );
+        }
+        let p = prompts.lock().unwrap();
+        assert!(p[0] != p[1] && p[1] != p[2] && p[0] != p[2]);
     }
 
     #[test]
@@ -1477,6 +1578,7 @@ mod tests {
             n_prompt: 0,
             n_gen: 4,
             seed: 1,
+            concurrency: 1,
         };
         let e = b.bench(&test).unwrap_err().to_string();
         assert!(e.contains("5 tokens in 4 chunks"), "{e}");
@@ -1714,6 +1816,7 @@ mod tests {
             n_prompt: 16,
             n_gen: 0,
             seed: 3,
+            concurrency: 1,
         };
         b.bench(&test).unwrap();
         b.bench(&test).unwrap();

@@ -36,6 +36,8 @@ pub struct BenchPlan {
     pub repetitions: usize,
     pub warmup: usize,
     pub seed: u64,
+    /// Requests at once, each test run at each (above 1: an endpoint's).
+    pub concurrency: Vec<usize>,
 }
 
 impl Default for BenchPlan {
@@ -48,6 +50,7 @@ impl Default for BenchPlan {
             repetitions: 5,
             warmup: 1,
             seed: 0,
+            concurrency: vec![1],
         }
     }
 }
@@ -89,13 +92,32 @@ impl BenchPlan {
             repetitions: t.repetitions,
             warmup: t.warmup,
             seed,
+            concurrency: vec![1],
         }
     }
 }
 
 /// The tests of a plan, in order: for each depth, pp tests, tg tests, then prompt-then-generation
-/// tests (llama-bench's order).
+/// tests (llama-bench's order), each at every concurrency in turn.
 pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
+    let one = [1];
+    let levels: &[usize] = if plan.concurrency.is_empty() {
+        &one
+    } else {
+        &plan.concurrency
+    };
+    tests_at_one(plan)
+        .into_iter()
+        .flat_map(|t| {
+            levels.iter().map(move |&c| BenchTest {
+                concurrency: c,
+                ..t
+            })
+        })
+        .collect()
+}
+
+fn tests_at_one(plan: &BenchPlan) -> Vec<BenchTest> {
     let mut v = Vec::new();
     for &depth in &plan.depths {
         for &p in plan.prompts.iter().filter(|&&p| p > 0) {
@@ -104,6 +126,7 @@ pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
                 n_prompt: p,
                 n_gen: 0,
                 seed: plan.seed,
+                concurrency: 1,
             });
         }
         for &n in plan.gens.iter().filter(|&&n| n > 0) {
@@ -112,6 +135,7 @@ pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
                 n_prompt: 0,
                 n_gen: n,
                 seed: plan.seed,
+                concurrency: 1,
             });
         }
         for &(p, n) in plan.pgs.iter().filter(|&&(p, n)| p + n > 0) {
@@ -120,24 +144,27 @@ pub fn tests(plan: &BenchPlan) -> Vec<BenchTest> {
                 n_prompt: p,
                 n_gen: n,
                 seed: plan.seed,
+                concurrency: 1,
             });
         }
     }
     v
 }
 
-/// `pp512`, `tg128`, `pp512+tg128`, `pp512@d4096`.
+/// `pp512`, `tg128`, `pp512+tg128`, `pp512@d4096`, `tg128@c8` (8 requests at once).
 pub fn test_name(t: &BenchTest) -> String {
-    let base = match (t.n_prompt, t.n_gen) {
+    let mut name = match (t.n_prompt, t.n_gen) {
         (p, 0) => format!("pp{p}"),
         (0, n) => format!("tg{n}"),
         (p, n) => format!("pp{p}+tg{n}"),
     };
     if t.depth > 0 {
-        format!("{base}@d{}", t.depth)
-    } else {
-        base
+        name.push_str(&format!("@d{}", t.depth));
     }
+    if t.concurrency > 1 {
+        name.push_str(&format!("@c{}", t.concurrency));
+    }
+    name
 }
 
 /// Mean, sample standard deviation (n − 1), median.
@@ -483,11 +510,25 @@ pub fn run_test(
     cx: &mut BenchContext,
 ) -> Result<BenchRow, String> {
     let name = test_name(test);
+    // One request, or `concurrency` at once: each request's timings and the wall time of all.
+    let mut rep =
+        |t: &BenchTest| -> Result<(Vec<hakaru_engine::bench::BenchTiming>, Option<f64>), String> {
+            if t.concurrency > 1 {
+                let (ts, wall) = backend
+                    .bench_concurrent(t)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                Ok((ts, Some(wall)))
+            } else {
+                let timing = backend.bench(t).map_err(|e| format!("{name}: {e}"))?;
+                Ok((vec![timing], None))
+            }
+        };
     for w in 0..plan.warmup {
         let mut t = *test;
         t.seed = test.seed.wrapping_add(1000 + w as u64);
-        backend.bench(&t).map_err(|e| format!("{name}: {e}"))?;
+        rep(&t)?;
     }
+    drop(rep);
     let info = backend.describe();
     // An endpoint's server: its energy, memory and neighbours are not this machine's (a server
     // on this machine would even count as another process's load).
@@ -513,6 +554,22 @@ pub fn run_test(
     for r in 0..plan.repetitions.max(1) {
         let mut t = *test;
         t.seed = test.seed.wrapping_add(r as u64);
+        if t.concurrency > 1 {
+            let (timings, wall) = backend
+                .bench_concurrent(&t)
+                .map_err(|e| format!("{name}: {e}"))?;
+            // All the requests' tokens over the time from the first start to the last end.
+            let tokens: usize = timings
+                .iter()
+                .map(|x| test.n_prompt + x.step_seconds.len())
+                .sum();
+            samples.push(tokens as f64 / wall.max(1e-12));
+            for x in timings {
+                first_token.extend(x.prompt_seconds);
+                steps.extend(x.step_seconds);
+            }
+            continue;
+        }
         let timing = backend.bench(&t).map_err(|e| format!("{name}: {e}"))?;
         if let Some(m) = gpu
             .as_ref()
@@ -533,7 +590,8 @@ pub fn run_test(
     let (cores, _) = monitor.finish();
     let energy_after = rapl.as_ref().ok().and_then(Rapl::read_uj);
     let (mean, sd, median) = stats(&samples);
-    let tokens = (test.n_prompt + test.n_gen) as f64 * samples.len() as f64;
+    let tokens =
+        (test.n_prompt + test.n_gen) as f64 * test.concurrency.max(1) as f64 * samples.len() as f64;
     let gpu_energy = match (&gpu, gpu_energy_before) {
         (Some(Ok(g)), Some(Ok(before))) => g
             .energy_mj()
@@ -608,6 +666,7 @@ pub fn run_test(
         n_prompt: test.n_prompt,
         n_gen: test.n_gen,
         depth: test.depth,
+        concurrency: test.concurrency.max(1),
         warmup: plan.warmup,
         outliers: outliers(&samples),
         samples,
@@ -703,9 +762,19 @@ mod tests {
             BenchPlan::of_suite(&spec, 0),
             BenchPlan {
                 repetitions: 5,
-                ..plan
+                ..plan.clone()
             }
         );
+        // Each test at each concurrency in turn.
+        let plan = BenchPlan {
+            prompts: vec![512],
+            gens: vec![128],
+            concurrency: vec![1, 8],
+            ..Default::default()
+        };
+        let names: Vec<String> = tests(&plan).iter().map(test_name).collect();
+        assert_eq!(names, ["pp512", "pp512@c8", "tg128", "tg128@c8"]);
+        assert_eq!(tests(&plan)[3].concurrency, 8);
     }
 
     #[test]

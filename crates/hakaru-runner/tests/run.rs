@@ -1006,6 +1006,7 @@ fn bench_rows_count_the_tokens_of_what_they_time() {
         repetitions: 3,
         warmup: 0,
         seed: 0,
+        concurrency: vec![1],
     };
     let mut cx = BenchContext {
         api_prices: Vec::new(),

@@ -620,11 +620,16 @@ pub struct BenchRow {
     /// The throughput suite the test belongs to, in a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
-    /// `pp512`, `tg128`; `@d4096` is appended for a test at depth.
+    /// `pp512`, `tg128`; `@d4096` is appended for a test at depth, `@c8` for 8 concurrent
+    /// requests.
     pub test: String,
     pub n_prompt: usize,
     pub n_gen: usize,
     pub depth: usize,
+    /// Requests run at once (an endpoint's; 1 on this machine's engine). Each repetition's sample
+    /// is then the tokens of all of them over the time from the first start to the last end.
+    #[serde(default = "one_request")]
+    pub concurrency: usize,
     pub warmup: usize,
     /// Tokens per second of each timed repetition, in order.
     pub samples: Vec<f64>,
@@ -658,6 +663,10 @@ pub struct BenchRow {
     pub seed: u64,
     /// RFC 3339, UTC.
     pub started_at: String,
+}
+
+fn one_request() -> usize {
+    1
 }
 
 /// The JSON Schemas of the result files, as committed under `schema/`.

@@ -55,6 +55,15 @@ pub struct Args {
         conflicts_with = "threads"
     )]
     pub thread_counts: Vec<usize>,
+    /// Requests at once, comma-separated (an endpoint's; each test runs at each, named
+    /// `tg128@c8`, its speed all the requests' tokens over their wall time)
+    #[arg(
+        short = 'c',
+        long = "concurrency",
+        value_delimiter = ',',
+        default_value = "1"
+    )]
+    pub concurrency: Vec<usize>,
     /// Timed repetitions of each test
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
@@ -136,6 +145,16 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if args.repetitions == 0 {
         bail!("-r 0: give at least one repetition");
+    }
+    if args.concurrency.contains(&0) {
+        bail!("-c: concurrency starts at 1; drop the 0");
+    }
+    let endpoint_model = args
+        .model
+        .as_deref()
+        .is_some_and(hakaru_engine::endpoint::EndpointRef::is_endpoint);
+    if !endpoint_model && args.concurrency.iter().any(|&c| c > 1) {
+        bail!("-c/--concurrency: hakaru's engine runs one sequence at a time; concurrent requests need an endpoint (--model http://host:port/v1#model)");
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this hakaru is a debug build: speeds and bandwidth are far below what the machine can do; build with `cargo install --path crates/hakaru-cli` (release) for figures");
@@ -238,6 +257,7 @@ pub fn run(args: &Args) -> Result<()> {
         repetitions: args.repetitions,
         warmup: args.warmup,
         seed: args.seed,
+        concurrency: args.concurrency.clone(),
     };
     let mut cx = BenchContext {
         api_prices: apis

@@ -200,7 +200,7 @@ fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
         ))
         .with_header("content-type", "text/event-stream")
         .with_chunked_body(paced(1, 16))
-        .expect(3)
+        .expect(3 + 3 * 2)
         .create();
     let tg = server
         .mock("POST", "/v1/completions")
@@ -209,7 +209,7 @@ fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
         ))
         .with_header("content-type", "text/event-stream")
         .with_chunked_body(paced(4, 1))
-        .expect(3)
+        .expect(3 + 3 * 2)
         .create();
     let tmp = tempfile::tempdir().unwrap();
     let out = hakaru()
@@ -217,7 +217,7 @@ fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
         .args([
             "-p", "16", "-n", "3", "-r", "2", "--warmup", "1", "-o", "json",
         ])
-        .args(["--price-per-hour", "2.5"])
+        .args(["-c", "1,2", "--price-per-hour", "2.5"])
         .arg("--prompts")
         .arg(tmp.path())
         .arg("--prices")
@@ -229,10 +229,20 @@ fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
     pp.assert();
     tg.assert();
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 2);
+    // Each test alone, then two requests at once (a warm-up and two repetitions of each).
+    let names: Vec<&str> = rows.iter().map(|r| r["test"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pp16", "pp16@c2", "tg3", "tg3@c2"]);
+    let conc: Vec<u64> = rows
+        .iter()
+        .map(|r| r["concurrency"].as_u64().unwrap())
+        .collect();
+    assert_eq!(conc, [1, 2, 1, 2]);
+    // Latencies of every request: 2 repetitions × 2 requests × 3 steps.
     assert_eq!(
-        (rows[0]["test"].as_str(), rows[1]["test"].as_str()),
-        (Some("pp16"), Some("tg3"))
+        rows[3]["itl_ms"]["n"].as_u64(),
+        Some(12),
+        "{}",
+        rows[3]["itl_ms"]
     );
     for r in &rows {
         assert_eq!(r["model"]["kind"], "endpoint");
@@ -257,10 +267,10 @@ fn bench_times_an_endpoint_and_leaves_out_what_it_cannot_see() {
     let pp_median = rows[0]["median"].as_f64().unwrap();
     assert!(pp_median > 0.0 && pp_median <= 3200.0, "{pp_median}");
     assert_eq!(
-        rows[1]["itl_ms"]["n"].as_u64(),
+        rows[2]["itl_ms"]["n"].as_u64(),
         Some(6),
         "{}",
-        rows[1]["itl_ms"]
+        rows[2]["itl_ms"]
     );
 }
 
@@ -310,6 +320,28 @@ fn load_flags_and_local_only_commands_refuse_an_endpoint() {
     let out = run(Some(judge.to_str().unwrap()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    let local = crate::model_dir("tiny-qwen2");
+    let out = hakaru()
+        .args([
+            "bench",
+            "--model",
+            local.to_str().unwrap(),
+            "-c",
+            "2",
+            "-p",
+            "8",
+            "-n",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("concurrent requests need an endpoint"),
+        "{stderr}"
+    );
 
     let out = hakaru().args(["pull", &r]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -798,6 +798,7 @@ fn bench_row(
         n_prompt: if gen { 0 } else { 512 },
         n_gen: if gen { 128 } else { 0 },
         depth: 0,
+        concurrency: 1,
         warmup: 1,
         samples: samples.to_vec(),
         mean,
