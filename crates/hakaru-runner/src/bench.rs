@@ -502,6 +502,20 @@ pub fn bandwidth_use(bytes: u64, median: f64, before: f64, after: Option<f64>) -
     }
 }
 
+/// One repetition: one request's timings, or (`concurrency` above 1) every request's and the
+/// seconds from the first start to the last end.
+fn repetition(
+    backend: &mut dyn Backend,
+    t: &BenchTest,
+) -> hakaru_engine::Result<(Vec<hakaru_engine::bench::BenchTiming>, Option<f64>)> {
+    if t.concurrency > 1 {
+        let (timings, wall) = backend.bench_concurrent(t)?;
+        Ok((timings, Some(wall)))
+    } else {
+        Ok((vec![backend.bench(t)?], None))
+    }
+}
+
 /// Run one test with its warm-up and repetitions and make its row.
 pub fn run_test(
     backend: &mut dyn Backend,
@@ -510,25 +524,11 @@ pub fn run_test(
     cx: &mut BenchContext,
 ) -> Result<BenchRow, String> {
     let name = test_name(test);
-    // One request, or `concurrency` at once: each request's timings and the wall time of all.
-    let mut rep =
-        |t: &BenchTest| -> Result<(Vec<hakaru_engine::bench::BenchTiming>, Option<f64>), String> {
-            if t.concurrency > 1 {
-                let (ts, wall) = backend
-                    .bench_concurrent(t)
-                    .map_err(|e| format!("{name}: {e}"))?;
-                Ok((ts, Some(wall)))
-            } else {
-                let timing = backend.bench(t).map_err(|e| format!("{name}: {e}"))?;
-                Ok((vec![timing], None))
-            }
-        };
     for w in 0..plan.warmup {
         let mut t = *test;
         t.seed = test.seed.wrapping_add(1000 + w as u64);
-        rep(&t)?;
+        repetition(backend, &t).map_err(|e| format!("{name}: {e}"))?;
     }
-    drop(rep);
     let info = backend.describe();
     // An endpoint's server: its energy, memory and neighbours are not this machine's (a server
     // on this machine would even count as another process's load).
@@ -554,23 +554,7 @@ pub fn run_test(
     for r in 0..plan.repetitions.max(1) {
         let mut t = *test;
         t.seed = test.seed.wrapping_add(r as u64);
-        if t.concurrency > 1 {
-            let (timings, wall) = backend
-                .bench_concurrent(&t)
-                .map_err(|e| format!("{name}: {e}"))?;
-            // All the requests' tokens over the time from the first start to the last end.
-            let tokens: usize = timings
-                .iter()
-                .map(|x| test.n_prompt + x.step_seconds.len())
-                .sum();
-            samples.push(tokens as f64 / wall.max(1e-12));
-            for x in timings {
-                first_token.extend(x.prompt_seconds);
-                steps.extend(x.step_seconds);
-            }
-            continue;
-        }
-        let timing = backend.bench(&t).map_err(|e| format!("{name}: {e}"))?;
+        let (timings, wall) = repetition(backend, &t).map_err(|e| format!("{name}: {e}"))?;
         if let Some(m) = gpu
             .as_ref()
             .and_then(|g| g.as_ref().ok())
@@ -579,13 +563,21 @@ pub fn run_test(
             peak_gpu = Some(peak_gpu.map_or(m, |p| p.max(m)));
         }
         // Tokens over the time of the prompt's pass and the steps: pp, tg, or both (pp+tg,
-        // as llama-bench counts it).
-        let prompt = timing.prompt_seconds.unwrap_or(0.0);
-        let gen: f64 = timing.step_seconds.iter().sum();
-        let tokens = test.n_prompt + timing.step_seconds.len();
-        samples.push(tokens as f64 / (prompt + gen).max(1e-12));
-        first_token.extend(timing.prompt_seconds);
-        steps.extend(timing.step_seconds);
+        // as llama-bench counts it); for concurrent requests, all their tokens over the time
+        // from the first start to the last end.
+        let tokens: usize = timings
+            .iter()
+            .map(|x| test.n_prompt + x.step_seconds.len())
+            .sum();
+        let seconds = wall.unwrap_or_else(|| {
+            let x = &timings[0];
+            x.prompt_seconds.unwrap_or(0.0) + x.step_seconds.iter().sum::<f64>()
+        });
+        samples.push(tokens as f64 / seconds.max(1e-12));
+        for x in timings {
+            first_token.extend(x.prompt_seconds);
+            steps.extend(x.step_seconds);
+        }
     }
     let (cores, _) = monitor.finish();
     let energy_after = rapl.as_ref().ok().and_then(Rapl::read_uj);
