@@ -2,13 +2,12 @@
 //! HTTP server (127.0.0.1) stands in for vLLM or llama.cpp's server.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use mockito::{Matcher, Server, ServerGuard};
 use serde_json::{json, Value};
 
-use crate::hakaru;
+use crate::{hakaru, write};
 
 fn serving() -> ServerGuard {
     let mut server = Server::new();
@@ -22,11 +21,6 @@ fn serving() -> ServerGuard {
 
 fn reference(server: &ServerGuard) -> String {
     format!("{}/v1#org/served", server.url())
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 #[test]

@@ -43,3 +43,9 @@ pub fn model_dir(name: &str) -> PathBuf {
     );
     p
 }
+
+/// Write `text` to `path`, making its directories.
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}

@@ -7,12 +7,7 @@ use std::time::{Duration, Instant};
 use hakaru_types::{RunRecord, RunStatus};
 use serde_json::Value;
 
-use crate::{hakaru, model_dir};
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::{hakaru, model_dir, write};
 
 /// A generate suite of `n` cases (exact), a choice suite and a perplexity suite.
 fn prompts(dir: &Path, n: usize, max_tokens: usize) -> PathBuf {
