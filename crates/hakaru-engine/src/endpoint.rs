@@ -989,7 +989,7 @@ impl Backend for EndpointBackend {
             let handles: Vec<_> = salts
                 .iter()
                 .map(|&salt| {
-                    scope.spawn(move || {
+                    std::thread::Builder::new().spawn_scoped(scope, move || {
                         let t = this.bench_request(test, salt)?;
                         Ok((t, Instant::now()))
                     })
@@ -997,9 +997,14 @@ impl Backend for EndpointBackend {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Other("a request's thread panicked".into())))
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
+                        Err(Error::Other("a request's thread panicked".into()))
+                    }),
+                    Err(e) => Err(Error::Resource(format!(
+                        "cannot start a thread for each of {} requests ({e}); use a smaller -c",
+                        test.concurrency
+                    ))),
                 })
                 .collect()
         });
@@ -1550,6 +1555,7 @@ mod tests {
         let (timings, wall) = b.bench_concurrent(&test).unwrap();
         m.assert();
         assert_eq!(timings.len(), 3);
+        let mut sum = 0.0;
         for t in &timings {
             assert_eq!(t.step_seconds.len(), 3);
             let total = t.prompt_seconds.unwrap() + t.step_seconds.iter().sum::<f64>();
@@ -1557,7 +1563,10 @@ mod tests {
                 total >= 4.0 * gap.as_secs_f64() && total <= wall,
                 "{t:?} {wall}"
             );
+            sum += total;
         }
+        // At once, not one after another (which would take at least the sum).
+        assert!(wall < 0.8 * sum, "{wall} s for {sum} s of requests");
         let p = prompts.lock().unwrap();
         assert!(p[0] != p[1] && p[1] != p[2] && p[0] != p[2]);
     }

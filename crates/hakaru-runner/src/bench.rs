@@ -563,11 +563,13 @@ pub fn run_test(
             peak_gpu = Some(peak_gpu.map_or(m, |p| p.max(m)));
         }
         // Tokens over the time of the prompt's pass and the steps: pp, tg, or both (pp+tg,
-        // as llama-bench counts it); for concurrent requests, all their tokens over the time
-        // from the first start to the last end.
+        // as llama-bench counts it). Concurrent requests: all their tokens over the time from
+        // the first start to the last end, which holds each request's first token too (after a
+        // one-token prompt in a tg test, so that token is counted there).
+        let first = usize::from(wall.is_some() && test.n_prompt == 0);
         let tokens: usize = timings
             .iter()
-            .map(|x| test.n_prompt + x.step_seconds.len())
+            .map(|x| test.n_prompt + x.step_seconds.len() + first)
             .sum();
         let seconds = wall.unwrap_or_else(|| {
             let x = &timings[0];

@@ -990,6 +990,14 @@ impl hakaru_engine::backend::Backend for Clocked {
             step_seconds: vec![0.001; test.n_gen],
         })
     }
+    /// Each request as `bench` times it, all of them in 10 ms.
+    fn bench_concurrent(
+        &mut self,
+        test: &hakaru_engine::bench::BenchTest,
+    ) -> hakaru_engine::Result<(Vec<hakaru_engine::bench::BenchTiming>, f64)> {
+        let one = self.bench(test)?;
+        Ok((vec![one; test.concurrency], 0.010))
+    }
 }
 
 /// Tokens per second as llama-bench counts them, on fixed times (timing on a shared machine
@@ -1043,4 +1051,28 @@ fn bench_rows_count_the_tokens_of_what_they_time() {
     assert_eq!(ms(&rows[1].itl_ms), Some((1.0, 12)));
     assert_eq!(ms(&rows[2].ttft_ms), Some((2.0, 3)));
     assert_eq!(ms(&rows[2].itl_ms), Some((1.0, 12)));
+
+    // Three requests at once: all their tokens over the 10 ms they took together (a tg
+    // request's first token too), and every request's latencies.
+    let plan = BenchPlan {
+        concurrency: vec![3],
+        ..plan
+    };
+    let rows: Vec<_> = tests(&plan)
+        .iter()
+        .map(|t| run_test(&mut b, t, &plan, &mut cx).unwrap())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
+    assert_eq!(names, ["pp4@c3", "tg4@c3", "pp4+tg4@c3"]);
+    for (r, want) in rows.iter().zip([1200.0, 1500.0, 2400.0]) {
+        assert_eq!(r.concurrency, 3);
+        assert!(
+            (r.median - want).abs() < 1e-6 * want,
+            "{}: {}",
+            r.test,
+            r.median
+        );
+    }
+    assert_eq!(ms(&rows[1].itl_ms), Some((1.0, 36)));
+    assert_eq!(ms(&rows[2].ttft_ms), Some((2.0, 9)));
 }

@@ -257,7 +257,12 @@ pub fn run(args: &Args) -> Result<()> {
         repetitions: args.repetitions,
         warmup: args.warmup,
         seed: args.seed,
-        concurrency: args.concurrency.clone(),
+        concurrency: {
+            let mut c = args.concurrency.clone();
+            c.sort_unstable();
+            c.dedup();
+            c
+        },
     };
     let mut cx = BenchContext {
         api_prices: apis

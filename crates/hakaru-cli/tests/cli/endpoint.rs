@@ -333,7 +333,7 @@ fn load_flags_and_local_only_commands_refuse_an_endpoint() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("concurrent requests need an endpoint"),
+        stderr.contains("concurrent requests need an endpoint (--model http://"),
         "{stderr}"
     );
 
