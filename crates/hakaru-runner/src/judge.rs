@@ -58,8 +58,10 @@ pub fn rubrics_for(root: &Path, suites: &[Suite]) -> Result<BTreeMap<String, Rub
 impl Judge<'_> {
     /// What a run records about its judge.
     pub fn info(&self) -> JudgeInfo {
+        let described = self.backend.describe();
         JudgeInfo {
-            model: provenance::model(&self.backend.describe()),
+            device: Some(provenance::device(&described)),
+            model: provenance::model(&described),
             rubrics: self
                 .rubrics
                 .values()

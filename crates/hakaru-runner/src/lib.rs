@@ -1206,6 +1206,14 @@ pub fn resume_judged(
                     .into_iter()
                     .map(|d| format!("judge {d}")),
             );
+            if let (Some(a), Some(b)) = (&stored.device, &info.device) {
+                if a.name != b.name {
+                    diffs.push(format!(
+                        "judge device: the run's judge ran on {}, this one on {}",
+                        a.name, b.name
+                    ));
+                }
+            }
             if stored.rubrics != info.rubrics {
                 diffs.push(format!(
                     "judge rubrics: the run used {}, now {}",

@@ -389,6 +389,10 @@ pub struct DataFileInfo {
 pub struct JudgeInfo {
     pub model: ModelInfo,
     pub rubrics: Vec<DataFileInfo>,
+    /// Where the judge ran (so that a resumed run reopens it the same way); absent in records
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceInfo>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -227,15 +227,11 @@ fn sampling_override(args: &Args) -> Result<SamplingOverride> {
 
 type Backends = (Box<dyn Backend>, Option<Box<dyn Backend>>);
 
-/// The measured model and the judge (`--judge`). The load flags are for what runs here: both
-/// models when both are local (the judge loaded like the measured one: same device, precision
-/// and threads), the judge alone when the measured model is an endpoint, and never an endpoint
-/// judge.
-fn open_models(model: ModelArgs, judge: Option<&str>) -> Result<Backends> {
-    let judge = judge.map(|r| ModelArgs {
-        model: r.to_string(),
-        load: model.load.clone(),
-    });
+/// The measured model and the judge (`--judge`), each with its load flags (a new run gives the
+/// judge the measured model's: same device, precision and threads). The flags are for what runs
+/// here: an endpoint judge takes none, and neither does an endpoint measured model beside a
+/// local judge.
+fn open_models(model: ModelArgs, judge: Option<ModelArgs>) -> Result<Backends> {
     let mut measured = model;
     if measured.is_endpoint() && judge.as_ref().is_some_and(|j| !j.is_endpoint()) {
         measured.load = LoadArgs::default();
@@ -256,6 +252,36 @@ fn open_models(model: ModelArgs, judge: Option<&str>) -> Result<Backends> {
     Ok((backend, judge))
 }
 
+/// Load flags that reopen a stored model as it ran: each flag given now, else what the record
+/// says (device, threads, a float dtype except for GGUF files, a synthetic model's
+/// quantization). An endpoint takes the flags given now alone.
+fn restored_load(
+    l: &LoadArgs,
+    reference: &str,
+    m: &hakaru_types::ModelInfo,
+    d: &hakaru_types::DeviceInfo,
+) -> LoadArgs {
+    if hakaru_engine::endpoint::EndpointRef::is_endpoint(reference) {
+        return l.clone();
+    }
+    let float = matches!(m.weights.as_str(), "f32" | "bf16" | "f16");
+    // A run that measured an endpoint names no device of this machine.
+    let d = (d.name != "endpoint").then_some(d);
+    LoadArgs {
+        device: l.device.clone().or_else(|| d.map(|d| d.name.clone())),
+        dtype: l
+            .dtype
+            .clone()
+            .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
+        quant: l
+            .quant
+            .clone()
+            .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
+        threads: l.threads.or(d.and_then(|d| d.threads)),
+        offline: l.offline,
+    }
+}
+
 fn start(args: &Args) -> Result<RunOutcome> {
     let sampling = sampling_override(args)?;
     let mut reporter = CliReporter::new();
@@ -263,40 +289,34 @@ fn start(args: &Args) -> Result<RunOutcome> {
         let stored = hakaru_runner::read_run(dir)?;
         let pv = &stored.provenance;
         let m = &pv.model;
-        let float = matches!(m.weights.as_str(), "f32" | "bf16" | "f16");
         let l = &args.load;
         let reference = args.model.clone().unwrap_or_else(|| m.reference.clone());
         let model = ModelArgs {
-            // An endpoint's model runs as its server runs it: nothing to load again.
-            load: if hakaru_engine::endpoint::EndpointRef::is_endpoint(&reference) {
-                l.clone()
-            } else {
-                LoadArgs {
-                    device: l.device.clone().or_else(|| Some(pv.device.name.clone())),
-                    dtype: l
-                        .dtype
-                        .clone()
-                        .or_else(|| (float && m.kind != "gguf").then(|| m.weights.clone())),
-                    quant: l
-                        .quant
-                        .clone()
-                        .or_else(|| (!float && m.kind == "synthetic").then(|| m.weights.clone())),
-                    threads: l.threads.or(pv.device.threads),
-                    offline: l.offline,
-                }
-            },
+            load: restored_load(l, &reference, m, &pv.device),
             model: reference,
         };
         let judge_ref = args
             .judge
             .clone()
             .or_else(|| pv.judge.as_ref().map(|j| j.model.reference.clone()));
+        // The judge as it ran where the record says (older records: like the measured model).
+        let judge = judge_ref.as_ref().map(|r| ModelArgs {
+            load: match &pv.judge {
+                Some(hakaru_types::JudgeInfo {
+                    model: jm,
+                    device: Some(jd),
+                    ..
+                }) if jm.reference == *r => restored_load(l, r, jm, jd),
+                _ => model.load.clone(),
+            },
+            model: r.clone(),
+        });
         let root = args
             .prompts
             .clone()
             .or_else(|| pv.prompts.as_ref().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("prompts"));
-        let (mut backend, mut judge_backend) = open_models(model, judge_ref.as_deref())?;
+        let (mut backend, mut judge_backend) = open_models(model, judge)?;
         let opts = ResumeOptions {
             prompts: args.prompts.clone(),
             suites: (!args.suite.is_empty()).then(|| args.suite.clone()),
@@ -388,7 +408,11 @@ fn start(args: &Args) -> Result<RunOutcome> {
         Some(_) => hakaru_runner::judge::rubrics_for(&prompts, &plan.suites)?,
         None => Default::default(),
     };
-    let (mut backend, mut judge_backend) = open_models(model, args.judge.as_deref())?;
+    let judge = args.judge.as_ref().map(|r| ModelArgs {
+        model: r.clone(),
+        load: model.load.clone(),
+    });
+    let (mut backend, mut judge_backend) = open_models(model, judge)?;
     let mut judge = judge_backend.as_mut().map(|b| hakaru_runner::Judge {
         backend: b.as_mut(),
         rubrics,

@@ -245,6 +245,16 @@ fn datasets_and_a_judge_from_the_command_line() {
         assert_eq!(j["rubric_sha256"], info.rubrics[0].sha256.as_str());
     }
     assert!(rec.summary[0].metrics.contains_key("judge.parsed"));
+    // Where the judge ran is recorded, and a resume reopens it there and checks it.
+    assert_eq!(info.device.as_ref().unwrap().name, "cpu");
+    let out = hakaru()
+        .args(["run", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already complete"), "{stderr}");
 }
 
 #[test]

@@ -882,6 +882,7 @@ fn suites(spec: &Spec) -> Vec<(&'static str, SuiteKind, usize)> {
 
 fn judge_info() -> JudgeInfo {
     JudgeInfo {
+        device: None,
         model: model(
             "fixture-org/judge-32b-instruct",
             "fixture-org/judge-32b-instruct",
