@@ -24,9 +24,12 @@
 //!   more; every request draws new ones, from the seed, a count of requests and a number drawn
 //!   when the backend opens, so that no prefix cache can serve them) to `/completions` with
 //!   `ignore_eos` (vLLM, SGLang and llama.cpp honour it). The prompt's pass is the time to the
-//!   first streamed token; each decoding step is the time between two streamed tokens. Each chunk
-//!   must carry one token; a server that sends fewer chunks than its `usage` counts tokens is an
-//!   error rather than a guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
+//!   first streamed token; each decoding step is the time between two streamed tokens. A chunk's
+//!   tokens are counted from its log-probabilities (`logprobs: 1`, which vLLM, SGLang and
+//!   llama.cpp list per token), else one a chunk; a chunk of k tokens (a server that fell behind,
+//!   or llama.cpp holding a token that ends mid-character for the next) is k steps of equal
+//!   length, and a count that disagrees with the server's `usage` is an error rather than a
+//!   guess. Depth (`-d`) is refused: the server's KV cache is not ours to fill.
 //!   A test of several concurrent requests ([`Backend::bench_concurrent`]) sends them from as
 //!   many threads at once, each timed as above.
 //! - **Tokens** come from the server's `POST /tokenize` beside the OpenAI routes (vLLM and
@@ -259,6 +262,9 @@ struct Piece<'a> {
     has_choice: bool,
     /// A chat stream's opening chunk: the assistant's role and no text.
     role_only: bool,
+    /// Tokens the chunk's log-probabilities list (completions' `tokens`, chat's `content`), when
+    /// it has them.
+    listed: Option<usize>,
 }
 
 impl Piece<'_> {
@@ -270,6 +276,14 @@ impl Piece<'_> {
             || !self.reasoning.is_empty()
             || (self.has_choice && self.finish.is_none() && !self.role_only)
     }
+
+    /// Tokens the chunk carried: as its log-probabilities list them, else one if it carried any.
+    fn tokens(&self) -> usize {
+        match self.listed {
+            Some(n) if n > 0 => n,
+            _ => usize::from(self.has_token()),
+        }
+    }
 }
 
 fn piece(v: &Value) -> Piece<'_> {
@@ -280,6 +294,7 @@ fn piece(v: &Value) -> Piece<'_> {
             finish: None,
             has_choice: false,
             role_only: false,
+            listed: None,
         };
     };
     // Streams carry `delta`, whole answers `message`; completions carry `text`.
@@ -296,12 +311,18 @@ fn piece(v: &Value) -> Piece<'_> {
     let role_only = text.is_empty()
         && reasoning.is_empty()
         && d.is_some_and(|d| d.get("role").is_some_and(Value::is_string));
+    let listed = c
+        .pointer("/logprobs/tokens")
+        .or_else(|| c.pointer("/logprobs/content"))
+        .and_then(Value::as_array)
+        .map(Vec::len);
     Piece {
         text,
         reasoning,
         finish: c.get("finish_reason").and_then(Value::as_str),
         has_choice: true,
         role_only,
+        listed,
     }
 }
 
@@ -515,7 +536,15 @@ impl EndpointBackend {
             Some(k) => req.bearer_auth(k),
             None => req,
         };
-        let resp = req.send().map_err(|e| {
+        // A kept-alive connection the server has since closed fails as the request goes out
+        // (llama.cpp's server closes them after a few requests); it is sent once more, on a
+        // new connection. The server never saw the first.
+        let again = req.try_clone();
+        let resp = match (req.send(), again) {
+            (Err(e), Some(again)) if !e.is_timeout() && !e.is_connect() => again.send(),
+            (r, _) => r,
+        }
+        .map_err(|e| {
             endpoint_err(
                 url,
                 format!(
@@ -733,10 +762,10 @@ impl EndpointBackend {
         let st = Streamed::read(&url, resp, on_piece)?;
         let end = Instant::now();
         let completion_tokens =
-            usage_count(st.usage.as_ref(), "completion_tokens").unwrap_or(st.token_times.len());
+            usage_count(st.usage.as_ref(), "completion_tokens").unwrap_or(st.tokens());
         let prompt_tokens = usage_count(st.usage.as_ref(), "prompt_tokens").unwrap_or(0);
-        let first = st.token_times.first().copied().unwrap_or(end);
-        let last = st.token_times.last().copied().unwrap_or(end);
+        let first = st.chunks.first().map_or(end, |c| c.0);
+        let last = st.chunks.last().map_or(end, |c| c.0);
         let ttft = first.duration_since(t0).as_secs_f64();
         let decode = last.duration_since(first).as_secs_f64();
         let finish_reason = match st.finish.as_deref() {
@@ -791,13 +820,17 @@ enum Tokenize<'a> {
 struct Streamed {
     text: String,
     reasoning: String,
-    /// Arrival of each chunk that carried a token ([`Piece::has_token`]).
-    token_times: Vec<Instant>,
+    /// Arrival of each chunk that carried tokens, and how many ([`Piece::tokens`]).
+    chunks: Vec<(Instant, usize)>,
     finish: Option<String>,
     usage: Option<Value>,
 }
 
 impl Streamed {
+    fn tokens(&self) -> usize {
+        self.chunks.iter().map(|c| c.1).sum()
+    }
+
     /// Read the stream; `on_piece` gets each chunk's reasoning and text as they arrive.
     fn read(url: &str, resp: Response, on_piece: &mut dyn FnMut(&str, &str)) -> Result<Streamed> {
         let mut s = Streamed::default();
@@ -806,8 +839,9 @@ impl Streamed {
                 s.usage = Some(u.clone());
             }
             let p = piece(v);
-            if p.has_token() {
-                s.token_times.push(at);
+            match p.tokens() {
+                0 => {}
+                n => s.chunks.push((at, n)),
             }
             if !p.text.is_empty() || !p.reasoning.is_empty() {
                 on_piece(p.reasoning, p.text);
@@ -1054,13 +1088,16 @@ impl EndpointBackend {
             "max_tokens": want,
             "temperature": 0.0,
             "ignore_eos": true,
+            // Each chunk then lists its tokens (vLLM, SGLang; llama.cpp from 1 up, and it merges
+            // a token that ends mid-character into the next chunk).
+            "logprobs": 1,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
         let t0 = Instant::now();
         let (resp, url) = self.post("completions", &body)?;
         let st = Streamed::read(&url, resp, &mut |_, _| {})?;
-        let got = st.token_times.len();
+        let got = st.tokens();
         if let Some(p) = usage_count(st.usage.as_ref(), "prompt_tokens") {
             if p < n {
                 return Err(endpoint_err(
@@ -1073,7 +1110,7 @@ impl EndpointBackend {
             if c != got {
                 return Err(endpoint_err(
                     &url,
-                    format!("the server sent {c} tokens in {got} chunks, so the time of each decoding step cannot be read; have it stream one token per chunk (SGLang: --stream-interval 1)"),
+                    format!("the server counted {c} tokens, and its chunks say {got}, so the time of each decoding step cannot be read; have it stream one token per chunk (SGLang: --stream-interval 1), or list each chunk's tokens in its log-probabilities"),
                 ));
             }
         }
@@ -1083,14 +1120,23 @@ impl EndpointBackend {
                 format!("the server sent {got} tokens where {want} were asked with ignore_eos; a server that stops at its end-of-sequence token cannot run throughput tests"),
             ));
         }
+        if st.chunks[0].1 > 1 {
+            return Err(endpoint_err(
+                &url,
+                format!("the server sent its first {} tokens in one chunk, so the prompt's pass cannot be timed apart from the steps after it", st.chunks[0].1),
+            ));
+        }
+        // A chunk of k tokens (a server that fell behind sends several at once) is k steps
+        // of equal length.
+        let mut step_seconds = Vec::with_capacity(test.n_gen);
+        for w in st.chunks.windows(2) {
+            let (dt, k) = (w[1].0.duration_since(w[0].0).as_secs_f64(), w[1].1);
+            step_seconds.extend(std::iter::repeat_n(dt / k as f64, k));
+        }
         Ok(BenchTiming {
             prompt_seconds: (test.n_prompt > 0)
-                .then(|| st.token_times[0].duration_since(t0).as_secs_f64()),
-            step_seconds: st
-                .token_times
-                .windows(2)
-                .map(|w| w[1].duration_since(w[0]).as_secs_f64())
-                .collect(),
+                .then(|| st.chunks[0].0.duration_since(t0).as_secs_f64()),
+            step_seconds,
         })
     }
 }
@@ -1254,6 +1300,34 @@ mod tests {
             e.contains("no answer") && e.contains("server is running"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_request_the_server_dropped_unanswered_is_sent_once_more() {
+        // By hand, since mockito cannot close a connection mid-request: the first connection is
+        // closed as soon as the request arrives, the second is answered.
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let (mut first, _) = listener.accept().unwrap();
+            let _ = first.read(&mut buf);
+            drop(first);
+            let (mut second, _) = listener.accept().unwrap();
+            let _ = second.read(&mut buf);
+            let body = json!({"data": [{"id": "m"}]}).to_string();
+            write!(
+                second,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        });
+        let r = EndpointRef::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
+        let b = EndpointBackend::open(&r, &EndpointOptions::default()).unwrap();
+        assert_eq!(b.model, "m");
+        server.join().unwrap();
     }
 
     #[test]
@@ -1572,6 +1646,76 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_of_several_tokens_is_as_many_steps() {
+        // vLLM's shape: each chunk lists its tokens in its log-probabilities; the server fell
+        // behind once and sent two tokens together.
+        let chunk = |tokens: &[&str]| {
+            let lps: Vec<f64> = tokens.iter().map(|_| -0.5).collect();
+            json!({"choices": [{"index": 0, "text": tokens.concat(), "finish_reason": null,
+                "logprobs": {"tokens": tokens, "token_logprobs": lps}}]})
+        };
+        let events = [
+            chunk(&["a"]),
+            chunk(&["b"]),
+            chunk(&["c", "d"]),
+            chunk(&["e"]),
+            json!({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 5}}),
+        ];
+        let mut server = one_model();
+        server
+            .mock("POST", "/v1/completions")
+            .match_body(Matcher::PartialJson(
+                json!({"logprobs": 1, "max_tokens": 5}),
+            ))
+            .with_header("content-type", "text/event-stream")
+            .with_chunked_body(move |w| {
+                for e in &events {
+                    std::thread::sleep(Duration::from_millis(2));
+                    w.write_all(format!("data: {e}\n\n").as_bytes())?;
+                }
+                w.write_all(b"data: [DONE]\n\n")
+            })
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let t = b
+            .bench(&BenchTest {
+                depth: 0,
+                n_prompt: 0,
+                n_gen: 4,
+                seed: 1,
+                concurrency: 1,
+            })
+            .unwrap();
+        // Four steps: b; c and d, each half of their chunk's interval; e.
+        assert_eq!(t.step_seconds.len(), 4);
+        assert_eq!(t.step_seconds[1], t.step_seconds[2]);
+
+        // Two tokens in the first chunk: the prompt's pass cannot be told apart.
+        let mut server = one_model();
+        let first = chunk(&["a", "b"]);
+        server
+            .mock("POST", "/v1/completions")
+            .with_header("content-type", "text/event-stream")
+            .with_body(format!(
+                "data: {first}\n\ndata: {}\n\ndata: [DONE]\n\n",
+                chunk(&["c"])
+            ))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        let e = b
+            .bench(&BenchTest {
+                depth: 0,
+                n_prompt: 4,
+                n_gen: 2,
+                seed: 1,
+                concurrency: 1,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("first 2 tokens in one chunk"), "{e}");
+    }
+
+    #[test]
     fn throughput_tests_refuse_what_cannot_be_timed() {
         let gap = Duration::from_millis(1);
         // Five tokens in four chunks: steps cannot be told apart.
@@ -1590,7 +1734,7 @@ mod tests {
             concurrency: 1,
         };
         let e = b.bench(&test).unwrap_err().to_string();
-        assert!(e.contains("5 tokens in 4 chunks"), "{e}");
+        assert!(e.contains("counted 5 tokens, and its chunks say 4"), "{e}");
         // Stopped early (no ignore_eos).
         let mut server = one_model();
         server
