@@ -1508,28 +1508,23 @@ mod tests {
     fn throughput_tests_time_the_prompt_and_each_step() {
         let gap = Duration::from_millis(20);
         let mut server = one_model();
-        let tg = server
-            .mock("POST", "/v1/completions")
-            .match_body(Matcher::PartialJson(
-                json!({"max_tokens": 4, "ignore_eos": true, "temperature": 0.0}),
-            ))
-            .match_request(|r| {
-                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
-                v["prompt"].as_array().is_some_and(|p| p.len() == 1)
-            })
-            .with_header("content-type", "text/event-stream")
-            .with_chunked_body(paced(4, gap, 4, 1))
-            .create();
-        let pg = server
-            .mock("POST", "/v1/completions")
-            .match_body(Matcher::PartialJson(json!({"max_tokens": 4})))
-            .match_request(|r| {
-                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
-                v["prompt"].as_array().is_some_and(|p| p.len() == 8)
-            })
-            .with_header("content-type", "text/event-stream")
-            .with_chunked_body(paced(4, gap, 4, 8))
-            .create();
+        // Bench requests with a prompt of `len` ids, answered with 4 paced tokens.
+        let mut paced_for = |len: usize| {
+            server
+                .mock("POST", "/v1/completions")
+                .match_body(Matcher::PartialJson(
+                    json!({"max_tokens": 4, "ignore_eos": true, "temperature": 0.0}),
+                ))
+                .match_request(move |r| {
+                    let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                    v["prompt"].as_array().is_some_and(|p| p.len() == len)
+                })
+                .with_header("content-type", "text/event-stream")
+                .with_chunked_body(paced(4, gap, 4, len))
+                .create()
+        };
+        let tg = paced_for(1);
+        let pg = paced_for(8);
         let pp = server
             .mock("POST", "/v1/completions")
             .match_body(Matcher::PartialJson(json!({"max_tokens": 1})))

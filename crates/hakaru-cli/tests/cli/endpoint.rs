@@ -31,11 +31,16 @@ fn a_run_through_an_endpoint_generates_scores_choices_and_records_the_server() {
         .match_header("authorization", "Bearer sk-local")
         .match_body(Matcher::PartialJson(json!({
             "model": "org/served",
-            "messages": [{"role": "user", "content": "日本の首都は？"}],
             "max_tokens": 8,
             "temperature": 0.0,
             "stream": true
         })))
+        .match_request(|r| {
+            let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+            v["messages"][0]["content"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("日本の首都は？"))
+        })
         .with_header("content-type", "text/event-stream")
         .with_body(
             [
@@ -88,23 +93,8 @@ fn a_run_through_an_endpoint_generates_scores_choices_and_records_the_server() {
         })
         .create();
     let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("prompts");
-    write(
-        &p.join("c-gen/suite.toml"),
-        "id = \"c-gen\"\nversion = \"1\"\nkind = \"generate\"\nmetrics = [\"exact\"]\n[sampling]\nmax_tokens = 8\n",
-    );
-    write(
-        &p.join("c-gen/cases.jsonl"),
-        "{\"id\": \"q0\", \"input\": \"日本の首都は？\", \"reference\": \"東京\", \"lang\": \"ja\"}\n{\"id\": \"q1\", \"input\": \"日本の首都は？\", \"reference\": \"大阪\", \"lang\": \"ja\"}\n",
-    );
-    write(
-        &p.join("c-choice/suite.toml"),
-        "id = \"c-choice\"\nversion = \"1\"\nkind = \"choice\"\ntemplate = \"raw\"\n",
-    );
-    write(
-        &p.join("c-choice/cases.jsonl"),
-        "{\"id\": \"c1\", \"input\": \"日本の首都は\", \"choices\": [\"東京\", \"大阪\"], \"expected\": 0}\n",
-    );
+    // Two generate cases, a choice case and a perplexity case.
+    let p = crate::run::prompts(tmp.path(), 2, 8);
     let out_dir = tmp.path().join("runs");
     let out = hakaru()
         .env("HAKARU_API_KEY", "sk-local")
@@ -151,15 +141,29 @@ fn a_run_through_an_endpoint_generates_scores_choices_and_records_the_server() {
             (Some(12), Some(2))
         );
     }
-    let exact: Vec<String> = gen.iter().map(|s| s["scores"].to_string()).collect();
-    assert!(
-        exact[0] != exact[1],
-        "東京 matches q0's reference and not q1's: {exact:?}"
-    );
+    for s in &gen {
+        assert_eq!(s["scores"]["exact"]["match"], true, "{s}");
+    }
     let choice = samples.iter().find(|s| s["suite"] == "c-choice").unwrap();
     assert_eq!(choice["output"], "東京", "{choice}");
     let lps = &choice["scores"]["choice"]["logprobs"];
     assert!((lps[0].as_f64().unwrap() + 0.1641).abs() < 1e-9, "{choice}");
+    // Every character of the text after the BOS.
+    let ppl = samples.iter().find(|s| s["suite"] == "c-ppl").unwrap();
+    let f = &ppl["scores"]["perplexity"];
+    assert_eq!(
+        (f["tokens"].as_u64(), f["chars"].as_u64()),
+        (Some(15), Some(15)),
+        "{ppl}"
+    );
+    let want: f64 = "富士山は日本で一番高い山です。"
+        .chars()
+        .map(|c| -((c as u32 % 5000 + 10) as f64) / 1e4)
+        .sum();
+    assert!(
+        (f["logprob_sum"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{ppl}"
+    );
 
     // Resuming reopens the endpoint from the recorded reference, with no load flags.
     let out = hakaru()

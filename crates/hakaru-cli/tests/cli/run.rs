@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{hakaru, model_dir, write};
 
 /// A generate suite of `n` cases (exact), a choice suite and a perplexity suite.
-fn prompts(dir: &Path, n: usize, max_tokens: usize) -> PathBuf {
+pub fn prompts(dir: &Path, n: usize, max_tokens: usize) -> PathBuf {
     let p = dir.join("prompts");
     write(
         &p.join("c-gen/suite.toml"),
