@@ -16,7 +16,8 @@
 //!   comes separately from servers that parse it (`reasoning_content` or `reasoning` in the
 //!   deltas), else it is split from `<think>…</think>` as for a local model. Token counts are the
 //!   server's (`usage`, asked for with `stream_options.include_usage`). Sampling settings, the seed
-//!   (its low 31 bits: [`wire_seed`]) and `max_tokens` are sent; `top_k` and `ignore_eos` only
+//!   (its low 31 bits: [`wire_seed`]) and `max_tokens` (OpenAI's chat API:
+//!   `max_completion_tokens`) are sent; `top_k` and `ignore_eos` only
 //!   when set, since OpenAI's own API refuses them. A stream that ends without finishing, or
 //!   finishes as aborted or failed, is an error.
 //! - **Throughput tests** ([`crate::bench`]) send pseudo-random token ids as the prompt (ids in
@@ -189,6 +190,8 @@ pub struct EndpointBackend {
     owned_by: Option<String>,
     /// The HTTP `Server` header of the models listing.
     server: Option<String>,
+    /// OpenAI's own API ([`EndpointRef::is_openai`]).
+    openai: bool,
     /// Bench requests sent, and a number drawn at open: mixed into each bench prompt.
     requests: u64,
     nonce: u64,
@@ -423,6 +426,7 @@ impl EndpointBackend {
             ftype: None,
             owned_by: None,
             server: None,
+            openai: r.is_openai(),
             requests: 0,
             // std's per-process random hasher keys, so no crate for one number.
             nonce: {
@@ -736,6 +740,21 @@ impl EndpointBackend {
         }
         if opts.ignore_eos {
             body["ignore_eos"] = json!(true);
+        }
+        // OpenAI's chat API names the limit `max_completion_tokens`, and its reasoning models
+        // refuse `max_tokens` and any sampling setting at all: those at their defaults (1) are
+        // left out.
+        if self.openai && prompt.mode == PromptMode::Chat {
+            if let Some(o) = body.as_object_mut() {
+                if let Some(m) = o.remove("max_tokens") {
+                    o.insert("max_completion_tokens".into(), m);
+                }
+                for k in ["temperature", "top_p"] {
+                    if o.get(k).and_then(Value::as_f64) == Some(1.0) {
+                        o.remove(k);
+                    }
+                }
+            }
         }
         let path = match prompt.mode {
             PromptMode::Chat => {
@@ -1973,6 +1992,34 @@ mod tests {
         let prompts = prompts.lock().unwrap();
         assert_eq!(prompts.len(), 3);
         assert!(prompts[0] != prompts[1] && prompts[0] != prompts[2] && prompts[1] != prompts[2]);
+    }
+
+    #[test]
+    fn openai_chat_gets_max_completion_tokens() {
+        let mut server = one_model();
+        let ok =
+            json!({"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]});
+        server
+            .mock("POST", "/v1/chat/completions")
+            .match_body(Matcher::PartialJson(json!({"max_completion_tokens": 4})))
+            .match_request(|r| {
+                let v: Value = serde_json::from_slice(r.body().unwrap()).unwrap();
+                v.get("max_tokens").is_none()
+                    && v.get("temperature").is_none()
+                    && v.get("top_p").is_none()
+            })
+            .with_header("content-type", "text/event-stream")
+            .with_body(format!("data: {ok}\n\ndata: [DONE]\n\n"))
+            .create();
+        let mut b = open(&server, None).unwrap();
+        // As open() sets it for https://api.openai.com, which a local test cannot be.
+        b.openai = true;
+        let p = b
+            .render_prompt(&json!("hi"), None, PromptMode::Chat)
+            .unwrap();
+        let mut o = opts(4);
+        (o.sampling.temperature, o.sampling.top_p) = (1.0, 1.0);
+        assert_eq!(b.generate(&p, &o).unwrap().text, "ok");
     }
 
     #[test]

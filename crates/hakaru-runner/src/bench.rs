@@ -92,7 +92,7 @@ impl BenchPlan {
             repetitions: t.repetitions,
             warmup: t.warmup,
             seed,
-            concurrency: vec![1],
+            concurrency: t.concurrency.clone(),
         }
     }
 }
@@ -769,6 +769,10 @@ mod tests {
         let names: Vec<String> = tests(&plan).iter().map(test_name).collect();
         assert_eq!(names, ["pp512", "pp512@c8", "tg128", "tg128@c8"]);
         assert_eq!(tests(&plan)[3].concurrency, 8);
+        // A suite's `concurrency = [1, 8]` is the same plan.
+        let spec: hakaru_types::ThroughputSpec =
+            toml::from_str("prompt = [512]\ngen = [128]\nconcurrency = [1, 8]").unwrap();
+        assert_eq!(BenchPlan::of_suite(&spec, 0), plan);
     }
 
     #[test]

@@ -131,6 +131,14 @@ pub struct ThroughputSpec {
     pub repetitions: usize,
     #[serde(default = "default_warmup")]
     pub warmup: usize,
+    /// Requests at once (`hakaru bench -c`); each test runs at each. Above 1 only an endpoint
+    /// runs them; a local model records a warning for those tests.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: Vec<usize>,
+}
+
+fn default_concurrency() -> Vec<usize> {
+    vec![1]
 }
 
 fn default_pp() -> Vec<usize> {
@@ -158,6 +166,7 @@ impl Default for ThroughputSpec {
             pg: Vec::new(),
             repetitions: default_reps(),
             warmup: default_warmup(),
+            concurrency: default_concurrency(),
         }
     }
 }
