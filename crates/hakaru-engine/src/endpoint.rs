@@ -16,10 +16,10 @@
 //!   comes separately from servers that parse it (`reasoning_content` or `reasoning` in the
 //!   deltas), else it is split from `<think>…</think>` as for a local model. Token counts are the
 //!   server's (`usage`, asked for with `stream_options.include_usage`). Sampling settings, the seed
-//!   (its low 31 bits: [`wire_seed`]) and `max_tokens` (OpenAI's chat API:
-//!   `max_completion_tokens`) are sent; `top_k` and `ignore_eos` only
-//!   when set, since OpenAI's own API refuses them. A stream that ends without finishing, or
-//!   finishes as aborted or failed, is an error.
+//!   (its low 31 bits: [`wire_seed`]) and `max_tokens` are sent; `top_k` and `ignore_eos` only
+//!   when set, since OpenAI's own API refuses them (its chat API also gets the limit as
+//!   `max_completion_tokens`, and no temperature or top-p at 1, for its reasoning models). A
+//!   stream that ends without finishing, or finishes as aborted or failed, is an error.
 //! - **Throughput tests** ([`crate::bench`]) send pseudo-random token ids as the prompt (ids in
 //!   `[BENCH_ID_BASE, BENCH_ID_BASE + BENCH_ID_RANGE)`, valid in any vocabulary of 32,000 tokens or
 //!   more; every request draws new ones, from the seed, a count of requests and a number drawn
