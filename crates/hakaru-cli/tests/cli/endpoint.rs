@@ -7,7 +7,7 @@ use std::time::Duration;
 use mockito::{Matcher, Server, ServerGuard};
 use serde_json::{json, Value};
 
-use crate::{hakaru, write};
+use crate::hakaru;
 
 fn serving() -> ServerGuard {
     let mut server = Server::new();
@@ -290,15 +290,7 @@ fn load_flags_and_local_only_commands_refuse_an_endpoint() {
     );
     // The load flags go to a local judge when the measured model is an endpoint.
     let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path().join("prompts");
-    write(
-        &p.join("c-gen/suite.toml"),
-        "id = \"c-gen\"\nversion = \"1\"\nkind = \"generate\"\n",
-    );
-    write(
-        &p.join("c-gen/cases.jsonl"),
-        "{\"id\": \"q0\", \"input\": \"?\"}\n",
-    );
+    let p = crate::run::prompts(tmp.path(), 1, 2);
     let run = |judge: Option<&str>| {
         let mut cmd = hakaru();
         cmd.args(["run", "--model", &r, "--threads", "1", "--limit", "0"])
