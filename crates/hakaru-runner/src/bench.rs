@@ -722,6 +722,32 @@ mod tests {
         assert!((given.fraction - 0.5).abs() < 1e-12);
     }
 
+    /// On a machine with an NVIDIA GPU: NVML's energy counter over two idle seconds, as a
+    /// bench row reads it. `cargo test -p hakaru-runner --lib -- --ignored nvml --nocapture`.
+    #[test]
+    #[ignore = "needs an NVIDIA GPU and its driver"]
+    fn nvml_energy_counter_reads_on_a_gpu() {
+        let g = GpuMeter::open("cuda:0").unwrap();
+        let name = g.nvml.device_by_index(0).and_then(|d| d.name()).unwrap();
+        let before = g.energy_mj().unwrap();
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let after = g.energy_mj().unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        let joules = after.saturating_sub(before) as f64 / 1e3;
+        println!(
+            "{name}: {joules:.1} J in {secs:.2} s ({:.1} W); this process's GPU memory: {:?}",
+            joules / secs,
+            g.process_memory()
+        );
+        // An idle GPU still draws tens of watts: the counter moves.
+        assert!(after > before, "{before} → {after} mJ");
+        match GpuMeter::open("cuda:99") {
+            Err(e) => assert!(e.contains("NVML has no GPU 99"), "{e}"),
+            Ok(_) => panic!("a 100th GPU"),
+        }
+    }
+
     #[test]
     fn tests_follow_llama_bench() {
         let plan = BenchPlan {
