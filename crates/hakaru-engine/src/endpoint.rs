@@ -243,6 +243,19 @@ fn error_message(body: &str) -> String {
     }
 }
 
+/// A whole answer's body as JSON.
+fn read_json(url: &str, resp: Response) -> Result<Value> {
+    resp.text()
+        .ok()
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .ok_or_else(|| {
+            endpoint_err(
+                url,
+                "the answer is not JSON; check that the URL is the server's OpenAI base (e.g. http://localhost:8000/v1)",
+            )
+        })
+}
+
 fn usage_count(usage: Option<&Value>, field: &str) -> Option<usize> {
     usage
         .and_then(|u| u.get(field))
@@ -576,14 +589,19 @@ impl EndpointBackend {
         ))
     }
 
+    /// POST `body` to `{base}/{path}`: the answer and the URL (for messages).
     fn post(&self, path: &str, body: &Value) -> Result<(Response, String)> {
         let url = format!("{}/{path}", self.base);
+        Ok((self.post_to(&url, body)?, url))
+    }
+
+    fn post_to(&self, url: &str, body: &Value) -> Result<Response> {
         let req = self
             .client
-            .post(&url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        Ok((self.send(req, &url)?, url))
+        self.send(req, url)
     }
 
     /// Token ids from the server's `/tokenize` (beside the OpenAI routes). vLLM reads `prompt` or
@@ -600,16 +618,10 @@ impl EndpointBackend {
         // llama.cpp's /tokenize ignores `messages`; its /apply-template renders them.
         let url = format!("{}/apply-template", self.root());
         let body = json!({"messages": messages, "add_generation_prompt": true});
-        let req = self
-            .client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
         let rendered = self
-            .send(req, &url)
+            .post_to(&url, &body)
+            .and_then(|r| read_json(&url, r))
             .ok()
-            .and_then(|r| r.text().ok())
-            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
             .and_then(|v| v.get("prompt").and_then(Value::as_str).map(str::to_string))
             .ok_or_else(|| {
                 endpoint_err(
@@ -638,17 +650,7 @@ impl EndpointBackend {
                 "add_special_tokens": add_special,
             }),
         };
-        let req = self
-            .client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        let resp = self.send(req, &url)?;
-        let v: Value = resp
-            .text()
-            .ok()
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
+        let v = read_json(&url, self.post_to(&url, &body)?)?;
         let tokens = v
             .get("tokens")
             .and_then(Value::as_array)
@@ -684,11 +686,7 @@ impl EndpointBackend {
             },
             e => e,
         })?;
-        let v: Value = resp
-            .text()
-            .ok()
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .ok_or_else(|| endpoint_err(&url, "the answer is not JSON"))?;
+        let v = read_json(&url, resp)?;
         let lps = v
             .pointer("/choices/0/logprobs/token_logprobs")
             .and_then(Value::as_array)

@@ -149,20 +149,16 @@ pub fn run(args: &Args) -> Result<()> {
     if args.concurrency.contains(&0) {
         bail!("-c: concurrency starts at 1; drop the 0");
     }
-    let endpoint_model = args
+    let endpoint = args
         .model
         .as_deref()
         .is_some_and(hakaru_engine::endpoint::EndpointRef::is_endpoint);
-    if !endpoint_model && args.concurrency.iter().any(|&c| c > 1) {
+    if !endpoint && args.concurrency.iter().any(|&c| c > 1) {
         bail!("-c/--concurrency: hakaru's engine runs one sequence at a time; concurrent requests need an endpoint (--model http://host:port/v1#model)");
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this hakaru is a debug build: speeds and bandwidth are far below what the machine can do; build with `cargo install --path crates/hakaru-cli` (release) for figures");
     }
-    let endpoint = args
-        .model
-        .as_deref()
-        .is_some_and(hakaru_engine::endpoint::EndpointRef::is_endpoint);
     // An endpoint's server runs elsewhere: this machine's bandwidth is no ceiling of its speed.
     let on_cpu = !endpoint && args.load.device.as_deref().is_none_or(|d| d == "cpu");
     // Measured unless given (--bandwidth measures even then), on the CPU only.
