@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 
 use super::quant::QWeight;
 use super::{Embedding, Linear};
@@ -471,16 +471,68 @@ impl SyntheticSource {
 
     fn random(&mut self, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let s = self.scale;
-        let data: Vec<f32> = (0..n).map(|_| self.rng.random_range(-s..s)).collect();
-        Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+        Ok(Tensor::from_vec(
+            random_values(self.rng.next_u64(), n, self.scale),
+            shape,
+            &Device::Cpu,
+        )?)
     }
 
     fn quantize(&mut self, shape: &[usize], q: GgmlDType) -> Result<QTensor> {
-        let t = self.random(shape)?;
-        Ok(QTensor::quantize_onto(&t, q, &self.device)?)
+        let n: usize = shape.iter().product();
+        let values = random_values(self.rng.next_u64(), n, self.scale);
+        quantize_rows(&values, shape, q, &self.device, 1 << 20)
     }
 }
+
+/// `values` of `shape` quantized to `q` on every thread, in runs of whole rows of about
+/// `chunk` values, onto `device`. The same bytes as candle's `QTensor::quantize` of the whole
+/// matrix, which runs on one thread (a 7B model's minute), since every block of a row is
+/// quantized on its own.
+pub fn quantize_rows(
+    values: &[f32],
+    shape: &[usize],
+    q: GgmlDType,
+    device: &Device,
+    chunk: usize,
+) -> Result<QTensor> {
+    use candle_core::quantized::QStorage;
+    use rayon::prelude::*;
+    let cols = shape.last().copied().unwrap_or(1).max(1);
+    let rows_per_chunk = (chunk / cols).max(1);
+    let parts = values
+        .par_chunks(rows_per_chunk * cols)
+        .map(|c| -> Result<Vec<u8>> {
+            let t = Tensor::from_slice(c, (c.len() / cols, cols), &Device::Cpu)?;
+            Ok(QTensor::quantize(&t, q)?.data()?.into_owned())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(parts.concat()), device, q)?;
+    Ok(QTensor::new(storage, shape)?)
+}
+
+/// `n` values uniform in ±`scale` from `seed`, drawn on every thread: each block of
+/// [`RANDOM_BLOCK`] values has its own generator, seeded from `seed` and the block's index, so the
+/// values depend on the seed alone and not on the thread count. (One generator for a whole 7B
+/// model, 7.6 G values, takes minutes on one core.)
+pub fn random_values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut data = vec![0f32; n];
+    data.par_chunks_mut(RANDOM_BLOCK)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(
+                seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            for x in block {
+                *x = rng.random_range(-scale..scale);
+            }
+        });
+    data
+}
+
+/// Values per generator in [`random_values`].
+pub const RANDOM_BLOCK: usize = 1 << 16;
 
 /// The type a row of `cols` values is quantized to when asked for `q`: K-quants need rows that are
 /// multiples of 256, and for other rows llama.cpp's quantizer falls back to a 32-wide type of
@@ -551,6 +603,61 @@ mod tests {
         assert_eq!(fitting_type(GgmlDType::Q6K, 896), Some(GgmlDType::Q8_0));
         assert_eq!(fitting_type(GgmlDType::Q8_0, 896), Some(GgmlDType::Q8_0));
         assert_eq!(fitting_type(GgmlDType::Q8_0, 100), None);
+    }
+
+    #[test]
+    fn random_values_depend_on_the_seed_not_the_thread_count() {
+        let n = 3 * RANDOM_BLOCK + 17;
+        let on = |threads: usize, seed: u64| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| random_values(seed, n, 0.05))
+        };
+        let one = on(1, 7);
+        assert_eq!(one.len(), n);
+        assert_eq!(one, on(3, 7), "values changed with the thread count");
+        assert!(one.iter().all(|x| (-0.05..0.05).contains(x)));
+        // Blocks draw different values: no block repeats the first one's.
+        let first = &one[..64];
+        assert!(one
+            .chunks(RANDOM_BLOCK)
+            .skip(1)
+            .all(|b| b[..b.len().min(64)] != first[..b.len().min(64)]));
+        let other = on(2, 8);
+        assert_ne!(
+            one[..64],
+            other[..64],
+            "another seed should draw other values"
+        );
+        // Spread over the range, not stuck near one value.
+        let mean = one.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+        let var = one.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 1e-3, "mean {mean}");
+        // Uniform in ±0.05: variance 0.1² / 12.
+        assert!((var / (0.01 / 12.0) - 1.0).abs() < 0.02, "variance {var}");
+    }
+
+    #[test]
+    fn quantizing_in_runs_of_rows_gives_candles_bytes() {
+        let shape = [12usize, 512];
+        let values = random_values(3, 12 * 512, 0.05);
+        let t = Tensor::from_slice(&values, &shape[..], &Device::Cpu).unwrap();
+        for q in [GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K] {
+            let whole = QTensor::quantize(&t, q).unwrap();
+            // Runs of 1 row, 5 rows (the last run shorter) and all rows at once.
+            for chunk in [512, 5 * 512, 1 << 20] {
+                let ours = quantize_rows(&values, &shape, q, &Device::Cpu, chunk).unwrap();
+                assert_eq!(ours.shape().dims(), &shape[..]);
+                assert_eq!(ours.dtype(), q);
+                assert_eq!(
+                    ours.data().unwrap(),
+                    whole.data().unwrap(),
+                    "{q:?} in runs of {chunk} values"
+                );
+            }
+        }
     }
 
     #[test]
