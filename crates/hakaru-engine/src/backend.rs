@@ -96,6 +96,9 @@ pub struct BackendInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
+    /// `GPU-…`, as NVML and `nvidia-smi` name it (see [`crate::device::gpu_uuid`]).
+    #[serde(default)]
+    pub uuid: Option<String>,
     pub name: Option<String>,
     pub memory_bytes: Option<u64>,
     pub driver_version: Option<String>,
@@ -258,14 +261,16 @@ pub fn compiled_features() -> Vec<String> {
     f
 }
 
-/// GPU `ordinal`'s name, memory, driver and CUDA version from `nvidia-smi`; `None` when it cannot
-/// be asked (no driver tools installed).
-pub fn query_gpu(ordinal: usize) -> Option<GpuInfo> {
+/// A GPU's name, memory, driver and CUDA version from `nvidia-smi`, asked by `uuid` where known
+/// (else by CUDA's `ordinal`, which is `nvidia-smi`'s only when CUDA numbers GPUs as it does);
+/// `None` when it cannot be asked (no driver tools installed).
+pub fn query_gpu(ordinal: usize, uuid: Option<String>) -> Option<GpuInfo> {
+    let id = uuid.clone().unwrap_or_else(|| ordinal.to_string());
     let out = std::process::Command::new("nvidia-smi")
         .args([
             "--query-gpu=name,memory.total,driver_version",
             "--format=csv,noheader,nounits",
-            &format!("--id={ordinal}"),
+            &format!("--id={id}"),
         ])
         .output()
         .ok()?;
@@ -291,6 +296,7 @@ pub fn query_gpu(ordinal: usize) -> Option<GpuInfo> {
         .ok()
         .and_then(|o| parse_cuda_version(&String::from_utf8_lossy(&o.stdout)));
     Some(GpuInfo {
+        uuid,
         name,
         memory_bytes,
         driver_version,
@@ -361,7 +367,9 @@ impl Backend for CandleBackend {
         let device = self.opened.loaded.transformer.device();
         let label = crate::device::device_label(device);
         let gpu = match device.location() {
-            candle_core::DeviceLocation::Cuda { gpu_id } => query_gpu(gpu_id),
+            candle_core::DeviceLocation::Cuda { gpu_id } => {
+                query_gpu(gpu_id, crate::device::gpu_uuid(device))
+            }
             _ => None,
         };
         BackendInfo {

@@ -30,12 +30,70 @@ pub fn parse_device(s: &str) -> Result<Device> {
             "device `{s}`: this hakaru was built without CUDA support; rebuild with `cargo build --release --features cuda` (see README)"
         )));
     }
-    Device::new_cuda(ordinal).map_err(|e| {
+    let device = Device::new_cuda(ordinal).map_err(|e| {
         // candle appends a backtrace when RUST_BACKTRACE is set; the first line is the message.
         let msg = e.to_string();
         let msg = msg.lines().next().unwrap_or_default().to_string();
         Error::Resource(format!("device `{s}`: cannot open the GPU: {msg}"))
-    })
+    })?;
+    #[cfg(feature = "cuda")]
+    if let Err(e) = keep_freed_memory(&device) {
+        eprintln!("warning: device `{s}`: GPU memory freed during a pass goes back to the driver at every synchronization ({e}): steps are slower, and the peak GPU memory reads low");
+    }
+    Ok(device)
+}
+
+/// Keep the GPU memory the process frees reserved for it, as PyTorch's caching allocator does:
+/// candle allocates from the device's default stream-ordered pool, whose release threshold is 0,
+/// so at every synchronization (each read of the logits) the driver unmaps what was freed, and
+/// the next pass maps it again. With no threshold a pass reuses its memory, and NVML's figure for
+/// the process after a test is the test's peak.
+#[cfg(feature = "cuda")]
+fn keep_freed_memory(device: &Device) -> std::result::Result<(), String> {
+    use candle_core::cuda_backend::cudarc::driver::{result, sys};
+    let Device::Cuda(d) = device else {
+        return Ok(());
+    };
+    let dev = d.cuda_stream().context().cu_device();
+    let mut threshold = u64::MAX;
+    // SAFETY: `dev` comes from an open context; the attribute takes a u64 by pointer.
+    unsafe {
+        let pool = result::device::get_default_mem_pool(dev).map_err(|e| e.to_string())?;
+        result::mem_pool::set_attribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// The GPU's UUID as NVML and `nvidia-smi` write it (`GPU-8-4-4-4-12` hex digits), so that
+/// they name the same GPU as CUDA does: CUDA numbers GPUs fastest first and within
+/// `CUDA_VISIBLE_DEVICES`, NVML and `nvidia-smi` by PCI bus over every GPU. `None` on the CPU.
+pub fn gpu_uuid(device: &Device) -> Option<String> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(d) = device {
+        let u = d.cuda_stream().context().uuid().ok()?;
+        return Some(uuid_text(&u.bytes.map(|b| b as u8)));
+    }
+    let _ = device;
+    None
+}
+
+/// `GPU-` and the 16 bytes in hex, grouped 8-4-4-4-12.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn uuid_text(b: &[u8; 16]) -> String {
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
 }
 
 /// A short name for provenance: `cpu` or `cuda:N`.
@@ -91,6 +149,13 @@ pub fn tune_allocator() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_uuids_are_written_as_nvml_writes_them() {
+        let b: [u8; 16] = std::array::from_fn(|i| i as u8 * 17);
+        assert_eq!(uuid_text(&b), "GPU-00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(gpu_uuid(&Device::Cpu), None);
+    }
 
     #[test]
     fn device_names() {

@@ -435,16 +435,17 @@ pub fn ja_chars_per_token(
 
 /// A GPU's energy counter and this process's memory on it, through NVML (the driver's
 /// management library, loaded at run time by nvml-wrapper, so a machine without it only loses
-/// these figures). NVML numbers GPUs in PCI order; set `CUDA_DEVICE_ORDER=PCI_BUS_ID` so that
-/// `cuda:N` is the same GPU.
+/// these figures). NVML numbers GPUs in PCI order over every GPU, CUDA fastest first within
+/// `CUDA_VISIBLE_DEVICES`: the GPU is found by the UUID CUDA gives where there is one.
 pub struct GpuMeter {
     nvml: nvml_wrapper::Nvml,
     index: u32,
 }
 
 impl GpuMeter {
-    /// The meter of device `cuda` or `cuda:N`, or why there is none.
-    pub fn open(device: &str) -> Result<GpuMeter, String> {
+    /// The meter of device `cuda` or `cuda:N`, found by `uuid` (`GPU-…`) when given, else by
+    /// number; or why there is none.
+    pub fn open(device: &str, uuid: Option<&str>) -> Result<GpuMeter, String> {
         let index = match device.strip_prefix("cuda") {
             Some("") => 0,
             Some(rest) => rest
@@ -454,8 +455,17 @@ impl GpuMeter {
             None => return Err(format!("device `{device}` is not a GPU")),
         };
         let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML unavailable: {e}"))?;
-        nvml.device_by_index(index)
-            .map_err(|e| format!("NVML has no GPU {index}: {e}"))?;
+        let index = match uuid {
+            Some(u) => nvml
+                .device_by_uuid(u)
+                .and_then(|d| d.index())
+                .map_err(|e| format!("NVML has no GPU {u}: {e}"))?,
+            None => {
+                nvml.device_by_index(index)
+                    .map_err(|e| format!("NVML has no GPU {index}: {e}"))?;
+                index
+            }
+        };
         Ok(GpuMeter { nvml, index })
     }
 
@@ -535,7 +545,10 @@ pub fn run_test(
     let remote = info.kind == "endpoint";
     let on_gpu = info.device.starts_with("cuda");
     let gpu = if on_gpu {
-        Some(GpuMeter::open(&info.device))
+        Some(GpuMeter::open(
+            &info.device,
+            info.gpu.as_ref().and_then(|g| g.uuid.as_deref()),
+        ))
     } else {
         None
     };
@@ -727,7 +740,7 @@ mod tests {
     #[test]
     #[ignore = "needs an NVIDIA GPU and its driver"]
     fn nvml_energy_counter_reads_on_a_gpu() {
-        let g = GpuMeter::open("cuda:0").unwrap();
+        let g = GpuMeter::open("cuda:0", None).unwrap();
         let name = g.nvml.device_by_index(0).and_then(|d| d.name()).unwrap();
         let before = g.energy_mj().unwrap();
         let t0 = std::time::Instant::now();
@@ -742,9 +755,18 @@ mod tests {
         );
         // An idle GPU still draws tens of watts: the counter moves.
         assert!(after > before, "{before} → {after} mJ");
-        match GpuMeter::open("cuda:99") {
+        match GpuMeter::open("cuda:99", None) {
             Err(e) => assert!(e.contains("NVML has no GPU 99"), "{e}"),
             Ok(_) => panic!("a 100th GPU"),
+        }
+        // Found by UUID whatever number CUDA gave it.
+        let uuid = g.nvml.device_by_index(0).and_then(|d| d.uuid()).unwrap();
+        println!("GPU 0 is {uuid}");
+        assert_eq!(GpuMeter::open("cuda:7", Some(&uuid)).unwrap().index, 0);
+        let none = "GPU-00000000-0000-0000-0000-000000000000";
+        match GpuMeter::open("cuda:0", Some(none)) {
+            Err(e) => assert!(e.contains(none), "{e}"),
+            Ok(_) => panic!("a GPU of UUID {none}"),
         }
     }
 
@@ -809,12 +831,15 @@ mod tests {
             Ok(r) => assert!(r.read_uj().is_some()),
             Err(e) => assert!(e.contains("RAPL"), "{e}"),
         }
-        assert!(GpuMeter::open("cpu").err().unwrap().contains("not a GPU"));
-        assert!(GpuMeter::open("cuda:x")
+        assert!(GpuMeter::open("cpu", None)
+            .err()
+            .unwrap()
+            .contains("not a GPU"));
+        assert!(GpuMeter::open("cuda:x", None)
             .err()
             .unwrap()
             .contains("not cuda:N"));
-        match GpuMeter::open("cuda:0") {
+        match GpuMeter::open("cuda:0", None) {
             Ok(g) => assert!(g.energy_mj().is_ok() || g.energy_mj().unwrap_err().contains("NVML")),
             Err(e) => assert!(e.contains("NVML"), "{e}"),
         }
