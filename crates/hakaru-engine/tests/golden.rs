@@ -43,10 +43,22 @@ impl Golden {
     }
 }
 
+/// Where the models run: `HAKARU_TEST_DEVICE` (`cpu` when unset; `cuda` or `cuda:N` in a build
+/// with `--features cuda`), so the same comparisons check the GPU backend against transformers.
+fn options() -> LoadOptions {
+    let name = std::env::var("HAKARU_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let device = hakaru_engine::device::parse_device(&name)
+        .unwrap_or_else(|e| panic!("HAKARU_TEST_DEVICE={name}: {e}"));
+    LoadOptions {
+        device,
+        ..Default::default()
+    }
+}
+
 fn load(name: &str, dtype: DType) -> LoadedModel {
     let opts = LoadOptions {
         dtype: Some(dtype),
-        ..Default::default()
+        ..options()
     };
     load_dir(&model_dir(name), &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -149,7 +161,7 @@ fn token_by_token_decoding_matches_transformers() {
         let path = root()
             .join("fixtures/gguf")
             .join(format!("{name}-q8_0.gguf"));
-        let q = load_gguf(&path, None, &LoadOptions::default()).unwrap();
+        let q = load_gguf(&path, None, &options()).unwrap();
         let ids = g.ids("short.ids");
         let d = max_abs_diff(&stepwise_logits(&q, &ids), &all_logits(&q, &ids));
         assert!(
@@ -318,8 +330,7 @@ fn gguf_q8_0_is_close_to_f32() {
         let path = root()
             .join("fixtures/gguf")
             .join(format!("{name}-q8_0.gguf"));
-        let m = load_gguf(&path, None, &LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = load_gguf(&path, None, &options()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(m.weights, "Q8_0");
         let got = all_logits(&m, &g.ids("short.ids"));
         let want = g.rows("short.logits.f32");
@@ -405,7 +416,7 @@ fn unquantized_gguf_files_match_transformers() {
             let path = dir.path().join(format!("{name}-{qtype:?}.gguf"));
             common::write_gguf(&path, &content, &tensors, code);
 
-            let m = load_gguf(&path, None, &LoadOptions::default())
+            let m = load_gguf(&path, None, &options())
                 .unwrap_or_else(|e| panic!("{name} {qtype:?}: {e}"));
             assert_eq!(m.weights, format!("{qtype:?}").to_uppercase());
             // Kept in the file's dtype (not widened to f32): what a token reads is the
