@@ -1,5 +1,6 @@
-//! Engine micro-benchmarks on the committed fixture models: one decode step, a short prefill, and
-//! tokenizer encode/decode of Japanese text. Run with `cargo bench -p hakaru-benches`.
+//! Engine micro-benchmarks on the committed fixture models: one decode step, a short prefill,
+//! tokenizer encode/decode of Japanese text, and drawing a token from a vocabulary of Qwen's size.
+//! Run with `cargo bench -p hakaru-benches`.
 
 use std::path::{Path, PathBuf};
 
@@ -49,5 +50,30 @@ fn tokenizer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decode_step, tokenizer);
+/// One sampled token from 151,936 logits (Qwen2.5's vocabulary), as each decoding step draws it:
+/// with DeepSeek-R1's recommended temperature 0.6 and top-p 0.95, and with top-k 40.
+fn sampling(c: &mut Criterion) {
+    use hakaru_engine::generate::{Sampler, Sampling};
+    // A peaked row, as a trained model's: a few tokens far above a long tail.
+    let logits: Vec<f32> = (0..151_936u32)
+        .map(|i| {
+            let h = i.wrapping_mul(2_654_435_761) >> 8;
+            (h % 1000) as f32 / 100.0 - 5.0 + if i % 9973 == 0 { 12.0 } else { 0.0 }
+        })
+        .collect();
+    for (name, top_p, top_k) in [("top-p 0.95", 0.95, 0), ("top-k 40", 1.0, 40)] {
+        let mut s = Sampler::new(Sampling {
+            temperature: 0.6,
+            top_p,
+            top_k,
+            seed: 1,
+        });
+        c.bench_function(
+            &format!("sampling: 151,936 logits, temperature 0.6, {name}"),
+            |b| b.iter(|| s.sample(&logits)),
+        );
+    }
+}
+
+criterion_group!(benches, decode_step, tokenizer, sampling);
 criterion_main!(benches);
