@@ -18,16 +18,20 @@
 # `synthetic:` shapes and weights, `shape:weights` words, weights a dtype or a GGUF type; default
 # below), CHECK_REPS (default 3), CHECK_TIMEOUT (seconds per step, default 300).
 #
-# Every step runs even when an earlier one fails; the script exits non-zero if any failed.
+# Every step runs even when an earlier one fails (except when the binary's libraries are missing);
+# the script exits non-zero if any failed.
 set -uo pipefail
+abs() { [ "$1" = - ] && echo - || realpath -m -- "$1"; }
+hakaru=$(abs "${1:?give the path of a hakaru built with --features cuda}")
+golden=$(abs "${2:--}")
+out=$(abs "${3:-target/cuda-check}")
+nvml_test=$([ -n "${NVML_TEST:-}" ] && abs "$NVML_TEST")
 cd "$(dirname "$0")/.."
-hakaru=${1:?give the path of a hakaru built with --features cuda}
-golden=${2:--}
-out=${3:-target/cuda-check}
 mkdir -p "$out"
+: >"$out/steps.log"
 failed=0
 step() { # name, command…
-  local name=$1
+  local name=${1//\//_}
   shift
   echo "== $name: $*" | tee -a "$out/steps.log"
   local t0=$SECONDS
@@ -54,8 +58,8 @@ if [ "$golden" != "-" ]; then
   step golden env HAKARU_TEST_DEVICE=cuda "$golden" --test-threads 1 --nocapture
 fi
 
-if [ -n "${NVML_TEST:-}" ]; then
-  step nvml "$NVML_TEST" --ignored nvml --nocapture
+if [ -n "$nvml_test" ]; then
+  step nvml "$nvml_test" --ignored nvml --nocapture
 fi
 
 price=()
@@ -73,11 +77,17 @@ for pair in ${CHECK_BENCH:-$default}; do
     *) w=(--quant "$weights") ;;
   esac
   step "bench-$shape-$weights" "$hakaru" bench --model "synthetic:$shape" --device cuda "${w[@]}" \
-    -p 512 -n 128 -r "$reps" -o jsonl "${price[@]}" "${ceiling[@]}"
+    -p 512 -n 128 -r "$reps" -o jsonl ${price[@]+"${price[@]}"} ${ceiling[@]+"${ceiling[@]}"}
 done
 # The throughput suite inside a run, as `hakaru run` writes it (run.json, then the report).
+rm -rf "$out/runs"
 step run "$hakaru" run --model synthetic:qwen2.5-0.5b --device cuda --dtype bf16 \
   --suite throughput --out "$out/runs"
-run_dir=$(dirname "$(find "$out/runs" -name run.json | head -n 1)")
-step report "$hakaru" report "$run_dir"
+run_json=$(find "$out/runs" -name run.json 2>/dev/null | head -n 1)
+if [ -n "$run_json" ]; then
+  step report "$hakaru" report "$(dirname "$run_json")"
+else
+  echo "== report: no run.json under $out/runs" | tee -a "$out/steps.log"
+  failed=1
+fi
 exit $failed

@@ -23,12 +23,22 @@ case $major in
   13) ;;
   *) echo "CUDA $version: only 13.x wheels have the layout this script expects (nvidia/cu13)" >&2; exit 2 ;;
 esac
+# The wheels' versions for 13.0, as hakaru's CUDA build was made with; for another 13.x, the
+# newest wheels of that minor version (their numbers do not all follow CUDA's: cuBLAS 13.0 is
+# 13.0.x.y, cuRAND 10.4.x.y).
+case $version in
+  13.0) pins=("nvidia-cuda-nvcc==13.0.88" "nvidia-cuda-crt==13.0.88" "nvidia-nvvm==13.0.88"
+    "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cccl==13.0.85" "nvidia-cuda-nvrtc==13.0.88"
+    "nvidia-cublas==13.0.2.14" "nvidia-curand==10.4.5.25") ;;
+  *) echo "CUDA $version: not tried with hakaru; taking the newest $version wheels" >&2
+    pins=("nvidia-cuda-nvcc==$version.*" "nvidia-cuda-crt==$version.*" "nvidia-nvvm==$version.*"
+      "nvidia-cuda-runtime==$version.*" "nvidia-cuda-cccl==$version.*"
+      "nvidia-cuda-nvrtc==$version.*" "nvidia-cublas==$version.*" "nvidia-curand>=10.4,<11") ;;
+esac
+rm -rf "$dir/wheels" "$dir/unpacked"
 mkdir -p "$dir/wheels" "$dir/unpacked"
 dir=$(cd "$dir" && pwd)
-python3 -m pip download --quiet --no-deps --dest "$dir/wheels" \
-  "nvidia-cuda-nvcc==$version.*" "nvidia-cuda-crt==$version.*" "nvidia-nvvm==$version.*" \
-  "nvidia-cuda-runtime==$version.*" "nvidia-cuda-cccl==$version.*" "nvidia-cuda-nvrtc==$version.*" \
-  "nvidia-cublas==$version.*" "nvidia-curand>=10.4,<11"
+python3 -m pip download --quiet --no-deps --dest "$dir/wheels" "${pins[@]}"
 for w in "$dir"/wheels/*.whl; do
   python3 -m zipfile -e "$w" "$dir/unpacked/"
 done
@@ -50,11 +60,11 @@ gcc -E -P -I"$home/include" "$home/include/cuda.h" |
   grep -oE '\bcu[A-Z][A-Za-z0-9_]*[[:space:]]*\(' | tr -d '( \t' | sort -u |
   sed 's/.*/int &(void) { return 999; }/' >"$dir/libcuda-stub.c"
 gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$home/lib/stubs/libcuda.so" "$dir/libcuda-stub.c"
-cat >"$dir/env.sh" <<EOF
-export CUDA_HOME=$home
-export PATH=$home/bin:\$PATH
-export CUDA_COMPUTE_CAP=\${CUDA_COMPUTE_CAP:-90}
-EOF
+{
+  printf 'export CUDA_HOME=%q\n' "$home"
+  printf 'export PATH=%q:"$PATH"\n' "$home/bin"
+  printf 'export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}\n'
+} >"$dir/env.sh"
 "$home/bin/nvcc" --version | tail -n 2
 echo "$(wc -l <"$dir/libcuda-stub.c") driver functions in the link-time libcuda.so.1"
 echo "now: source $dir/env.sh"

@@ -265,18 +265,32 @@ pub fn compiled_features() -> Vec<String> {
 /// (else by CUDA's `ordinal`, which is `nvidia-smi`'s only when CUDA numbers GPUs as it does);
 /// `None` when it cannot be asked (no driver tools installed).
 pub fn query_gpu(ordinal: usize, uuid: Option<String>) -> Option<GpuInfo> {
-    let id = uuid.clone().unwrap_or_else(|| ordinal.to_string());
-    let out = std::process::Command::new("nvidia-smi")
-        .args([
-            "--query-gpu=name,memory.total,driver_version",
-            "--format=csv,noheader,nounits",
-            &format!("--id={id}"),
-        ])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
+    let ask = |id: &str| {
+        std::process::Command::new("nvidia-smi")
+            .args([
+                "--query-gpu=name,memory.total,driver_version",
+                "--format=csv,noheader,nounits",
+                &format!("--id={id}"),
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    // A MIG slice's UUID is not a GPU's: its GPU is then asked by number.
+    let out = uuid
+        .as_deref()
+        .and_then(ask)
+        .or_else(|| ask(&ordinal.to_string()));
+    let Some(out) = out else {
+        // No nvidia-smi: the UUID still lets NVML find the GPU.
+        return uuid.map(|u| GpuInfo {
+            uuid: Some(u),
+            name: None,
+            memory_bytes: None,
+            driver_version: None,
+            cuda_version: None,
+        });
+    };
     let line = String::from_utf8_lossy(&out.stdout);
     let mut parts = line
         .lines()

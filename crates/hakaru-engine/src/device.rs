@@ -47,7 +47,7 @@ pub fn parse_device(s: &str) -> Result<Device> {
 /// candle allocates from the device's default stream-ordered pool, whose release threshold is 0,
 /// so at every synchronization (each read of the logits) the driver unmaps what was freed, and
 /// the next pass maps it again. With no threshold a pass reuses its memory, and NVML's figure for
-/// the process after a test is the test's peak.
+/// the process after a test is the process's peak so far (as `peak_rss_bytes` is for the host).
 #[cfg(feature = "cuda")]
 fn keep_freed_memory(device: &Device) -> std::result::Result<(), String> {
     use candle_core::cuda_backend::cudarc::driver::{result, sys};

@@ -57,8 +57,8 @@ impl Sampler {
     /// order (best first, the lower index first among equal logits) only as far as the draw
     /// needs: the best 64, then 4 times as many until the top-p mass or the drawn point is
     /// reached, instead of sorting the whole vocabulary at every step (152k logits: milliseconds,
-    /// inside the decoding time). With top-k the k candidates are sorted and summed in order;
-    /// without it the normalizing sum runs in index order.
+    /// inside the decoding time). When top-k cuts the candidates, the k are sorted and summed in
+    /// order; otherwise the normalizing sum runs in index order.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         if self.params.is_greedy() {
             return argmax(logits);
@@ -85,6 +85,11 @@ impl Sampler {
             _ => idx[0],
         };
         let max = logits[best] / t;
+        if !max.is_finite() {
+            // A temperature so small (or a logit so large) that the scaled best overflows:
+            // every weight would be NaN. The limit of such sampling is the greedy choice.
+            return argmax(logits);
+        }
         let weight = |i: usize| ((logits[i] / t - max) as f64).exp();
         let total: f64 = idx.iter().map(|&i| weight(i)).sum();
         let top_p = self.params.top_p;
@@ -374,6 +379,14 @@ fn picked_logprobs(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    // Checked here: on a GPU an index past the row would be a device-side assertion, which
+    // leaves the GPU unusable for the rest of the process.
+    let vocab = logits.dim(1)?;
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+        return Err(Error::Other(format!(
+            "token id {bad} is past the model's vocabulary of {vocab}"
+        )));
+    }
     let lp = log_softmax_rows(&logits.narrow(0, 0, ids.len())?)?;
     let index = Tensor::new(ids, logits.device())?.unsqueeze(1)?;
     Ok(lp.gather(&index, 1)?.squeeze(1)?.to_vec1::<f32>()?)
@@ -402,6 +415,11 @@ mod tests {
             assert!((g - want).abs() < 1e-5, "row {r}: {g} vs {want}");
         }
         assert!(picked_logprobs(&logits, &[]).unwrap().is_empty());
+        let e = picked_logprobs(&logits, &[1, 7]).unwrap_err().to_string();
+        assert!(
+            e.contains("token id 7") && e.contains("vocabulary of 7"),
+            "{e}"
+        );
     }
 
     #[test]

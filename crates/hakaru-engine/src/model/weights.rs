@@ -498,6 +498,13 @@ pub fn quantize_rows(
 ) -> Result<QTensor> {
     use candle_core::quantized::QStorage;
     use rayon::prelude::*;
+    let n: usize = shape.iter().product();
+    if values.len() != n || n == 0 {
+        return Err(Error::Other(format!(
+            "quantizing {} values as a {shape:?} matrix: give its {n} values (and at least one)",
+            values.len()
+        )));
+    }
     let cols = shape.last().copied().unwrap_or(1).max(1);
     let rows_per_chunk = (chunk / cols).max(1);
     let parts = values
@@ -658,6 +665,10 @@ mod tests {
                 );
             }
         }
+        let e = quantize_rows(&values[1..], &shape, GgmlDType::Q8_0, &Device::Cpu, 512)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("6143 values") && e.contains("its 6144"), "{e}");
     }
 
     #[test]
