@@ -55,6 +55,10 @@ fn options() -> LoadOptions {
     }
 }
 
+fn on_gpu() -> bool {
+    !options().device.is_cpu()
+}
+
 fn load(name: &str, dtype: DType) -> LoadedModel {
     let opts = LoadOptions {
         dtype: Some(dtype),
@@ -164,8 +168,14 @@ fn token_by_token_decoding_matches_transformers() {
         let q = load_gguf(&path, None, &options()).unwrap();
         let ids = g.ids("short.ids");
         let d = max_abs_diff(&stepwise_logits(&q, &ids), &all_logits(&q, &ids));
+        // On the CPU both passes quantize the activations alike (hakaru's kernels). On a GPU
+        // candle's QMatMul takes a different kernel for one token (activations quantized to
+        // Q8_1) than for many, so the two differ as Q8_0 differs from f32 (the bound of
+        // `gguf_q8_0_is_close_to_f32`; 0.23 on an H200).
+        let bound = if on_gpu() { 1.0 } else { 1e-3 };
+        eprintln!("{name}: stepwise Q8_0 against the whole pass: {d:.5} (bound {bound})");
         assert!(
-            d < 1e-3,
+            d < bound,
             "{name}: stepwise Q8_0 logits differ from the whole pass by {d}"
         );
     }
@@ -419,8 +429,9 @@ fn unquantized_gguf_files_match_transformers() {
             let m = load_gguf(&path, None, &options())
                 .unwrap_or_else(|e| panic!("{name} {qtype:?}: {e}"));
             assert_eq!(m.weights, format!("{qtype:?}").to_uppercase());
-            // Kept in the file's dtype (not widened to f32): what a token reads is the
-            // projections' bytes as stored, the output head being the embedding when tied.
+            // On the CPU kept in the file's dtype (not widened to f32): what a token reads is
+            // the projections' bytes as stored, the output head being the embedding when tied.
+            // A GPU widens them to f32 (model/weights.rs), so a token reads 4 bytes a value.
             let tied = !tensors.iter().any(|(n, _)| n == "output.weight");
             let want: usize = tensors
                 .iter()
@@ -428,7 +439,10 @@ fn unquantized_gguf_files_match_transformers() {
                     1 => n.ends_with(".bias"),
                     _ => n != "token_embd.weight" || tied,
                 })
-                .map(|(_, q)| q.storage_size_in_bytes())
+                .map(|(_, q)| match on_gpu() && q.rank() > 1 {
+                    true => q.shape().elem_count() * 4,
+                    false => q.storage_size_in_bytes(),
+                })
                 .sum();
             assert_eq!(
                 m.transformer.weight_bytes_per_token(),

@@ -496,6 +496,37 @@ impl GpuMeter {
     }
 }
 
+/// The shortest metered time NVML's energy counter is read over. The driver updates the counter
+/// in steps (on an H200, three 15 ms pp512 repetitions read 0 J once and 14–17 J other times), so
+/// a shorter test's joules are mostly the step it happened to cross.
+pub const NVML_MIN_SECONDS: f64 = 1.0;
+
+/// A GPU row's energy from NVML's `joules` over `seconds` of `tokens`, or why there is none.
+pub fn nvml_energy(
+    joules: Result<f64, String>,
+    seconds: f64,
+    tokens: f64,
+) -> (Option<Energy>, Option<String>) {
+    match joules {
+        Ok(j) if seconds < NVML_MIN_SECONDS => (
+            None,
+            Some(format!(
+                "the timed repetitions took {:.0} ms, too short for NVML's energy counter (it moved {j:.1} J); more repetitions (-r) or a longer test give energy",
+                seconds * 1e3
+            )),
+        ),
+        Ok(j) => (
+            Some(Energy {
+                source: "nvml".into(),
+                joules: j,
+                wh_per_million_tokens: j / 3600.0 / tokens * 1e6,
+            }),
+            None,
+        ),
+        Err(e) => (None, Some(e)),
+    }
+}
+
 /// A tg row's use of the bandwidth: `median` tokens per second of `bytes` each against the
 /// ceiling, the higher of the reading `before` the test and the one `after` it where there is
 /// one (both kept), else `before` alone (a given ceiling).
@@ -556,6 +587,7 @@ pub fn run_test(
         .as_ref()
         .and_then(|g| g.as_ref().ok())
         .map(GpuMeter::energy_mj);
+    let metered = Instant::now();
     let mut peak_gpu: Option<u64> = None;
     let rapl = Rapl::open();
     let energy_before = rapl.as_ref().ok().and_then(Rapl::read_uj);
@@ -599,6 +631,7 @@ pub fn run_test(
     let (mean, sd, median) = stats(&samples);
     let tokens =
         (test.n_prompt + test.n_gen) as f64 * test.concurrency.max(1) as f64 * samples.len() as f64;
+    let metered = metered.elapsed().as_secs_f64();
     let gpu_energy = match (&gpu, gpu_energy_before) {
         (Some(Ok(g)), Some(Ok(before))) => g
             .energy_mj()
@@ -612,17 +645,7 @@ pub fn run_test(
             None,
             Some("the endpoint's hardware cannot be read from here".into()),
         ),
-        _ if on_gpu => match gpu_energy {
-            Ok(j) => (
-                Some(Energy {
-                    source: "nvml".into(),
-                    joules: j,
-                    wh_per_million_tokens: j / 3600.0 / tokens * 1e6,
-                }),
-                None,
-            ),
-            Err(e) => (None, Some(e)),
-        },
+        _ if on_gpu => nvml_energy(gpu_energy, metered, tokens),
         (Ok(r), Some(a), Some(b)) => {
             let j = r.joules(a, b);
             (
@@ -768,6 +791,24 @@ mod tests {
             Err(e) => assert!(e.contains(none), "{e}"),
             Ok(_) => panic!("a GPU of UUID {none}"),
         }
+    }
+
+    #[test]
+    fn nvml_energy_needs_a_second_of_metering() {
+        let (e, note) = nvml_energy(Ok(16.7), 0.045, 1536.0);
+        assert!(e.is_none());
+        let note = note.unwrap();
+        assert!(note.contains("45 ms") && note.contains("16.7 J"), "{note}");
+        let (e, note) = nvml_energy(Ok(618.3), 4.5, 384.0);
+        let e = e.unwrap();
+        assert_eq!(note, None);
+        assert_eq!(e.source, "nvml");
+        // 618.3 J over 384 tokens: 1.61 J a token, 447.3 Wh per million.
+        assert!((e.wh_per_million_tokens - 618.3 / 3600.0 / 384.0 * 1e6).abs() < 1e-9);
+        assert!((e.wh_per_million_tokens - 447.27).abs() < 0.01);
+        let (e, note) = nvml_energy(Err("NVML unavailable".into()), 9.0, 1.0);
+        assert!(e.is_none());
+        assert_eq!(note.as_deref(), Some("NVML unavailable"));
     }
 
     #[test]
