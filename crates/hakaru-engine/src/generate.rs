@@ -384,7 +384,7 @@ fn picked_logprobs(logits: &Tensor, ids: &[u32]) -> Result<Vec<f32>> {
     let vocab = logits.dim(1)?;
     if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
         return Err(Error::Other(format!(
-            "token id {bad} is past the model's vocabulary of {vocab}"
+            "token id {bad} is past the model's vocabulary of {vocab}: the tokenizer does not belong to this model; give the model's own tokenizer"
         )));
     }
     let lp = log_softmax_rows(&logits.narrow(0, 0, ids.len())?)?;

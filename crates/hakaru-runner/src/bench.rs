@@ -515,15 +515,17 @@ pub fn nvml_energy(
                 seconds * 1e3
             )),
         ),
-        Ok(j) => (
-            Some(Energy {
-                source: "nvml".into(),
-                joules: j,
-                wh_per_million_tokens: j / 3600.0 / tokens * 1e6,
-            }),
-            None,
-        ),
+        Ok(j) => (Some(energy("nvml", j, tokens)), None),
         Err(e) => (None, Some(e)),
+    }
+}
+
+/// `joules` from `source` over `tokens`, with its Wh per million tokens.
+fn energy(source: &str, joules: f64, tokens: f64) -> Energy {
+    Energy {
+        source: source.into(),
+        joules,
+        wh_per_million_tokens: joules / 3600.0 / tokens * 1e6,
     }
 }
 
@@ -646,17 +648,7 @@ pub fn run_test(
             Some("the endpoint's hardware cannot be read from here".into()),
         ),
         _ if on_gpu => nvml_energy(gpu_energy, metered, tokens),
-        (Ok(r), Some(a), Some(b)) => {
-            let j = r.joules(a, b);
-            (
-                Some(Energy {
-                    source: "rapl".into(),
-                    joules: j,
-                    wh_per_million_tokens: j / 3600.0 / tokens * 1e6,
-                }),
-                None,
-            )
-        }
+        (Ok(r), Some(a), Some(b)) => (Some(energy("rapl", r.joules(a, b), tokens)), None),
         (Err(e), _, _) => (None, Some(e.clone())),
         _ => (None, Some("the RAPL counter could not be read".into())),
     };

@@ -469,19 +469,18 @@ impl SyntheticSource {
         }
     }
 
+    /// The next tensor's values, one seed drawn per tensor.
+    fn values(&mut self, shape: &[usize]) -> Vec<f32> {
+        random_values(self.rng.next_u64(), shape.iter().product(), self.scale)
+    }
+
     fn random(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        Ok(Tensor::from_vec(
-            random_values(self.rng.next_u64(), n, self.scale),
-            shape,
-            &Device::Cpu,
-        )?)
+        Ok(Tensor::from_vec(self.values(shape), shape, &Device::Cpu)?)
     }
 
     fn quantize(&mut self, shape: &[usize], q: GgmlDType) -> Result<QTensor> {
-        let n: usize = shape.iter().product();
-        let values = random_values(self.rng.next_u64(), n, self.scale);
-        quantize_rows(&values, shape, q, &self.device, 1 << 20)
+        let values = self.values(shape);
+        quantize_on_threads(&values, shape, q, &self.device, 1 << 20)
     }
 }
 
@@ -489,7 +488,7 @@ impl SyntheticSource {
 /// `chunk` values, onto `device`. The same bytes as candle's `QTensor::quantize` of the whole
 /// matrix, which runs on one thread (a 7B model's minute), since every block of a row is
 /// quantized on its own.
-pub fn quantize_rows(
+fn quantize_on_threads(
     values: &[f32],
     shape: &[usize],
     q: GgmlDType,
@@ -522,7 +521,7 @@ pub fn quantize_rows(
 /// [`RANDOM_BLOCK`] values has its own generator, seeded from `seed` and the block's index, so the
 /// values depend on the seed alone and not on the thread count. (One generator for a whole 7B
 /// model, 7.6 G values, takes minutes on one core.)
-pub fn random_values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+fn random_values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
     use rayon::prelude::*;
     let mut data = vec![0f32; n];
     data.par_chunks_mut(RANDOM_BLOCK)
@@ -539,7 +538,7 @@ pub fn random_values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
 }
 
 /// Values per generator in [`random_values`].
-pub const RANDOM_BLOCK: usize = 1 << 16;
+const RANDOM_BLOCK: usize = 1 << 16;
 
 /// The type a row of `cols` values is quantized to when asked for `q`: K-quants need rows that are
 /// multiples of 256, and for other rows llama.cpp's quantizer falls back to a 32-wide type of
@@ -655,7 +654,7 @@ mod tests {
             let whole = QTensor::quantize(&t, q).unwrap();
             // Runs of 1 row, 5 rows (the last run shorter) and all rows at once.
             for chunk in [512, 5 * 512, 1 << 20] {
-                let ours = quantize_rows(&values, &shape, q, &Device::Cpu, chunk).unwrap();
+                let ours = quantize_on_threads(&values, &shape, q, &Device::Cpu, chunk).unwrap();
                 assert_eq!(ours.shape().dims(), &shape[..]);
                 assert_eq!(ours.dtype(), q);
                 assert_eq!(
@@ -665,7 +664,7 @@ mod tests {
                 );
             }
         }
-        let e = quantize_rows(&values[1..], &shape, GgmlDType::Q8_0, &Device::Cpu, 512)
+        let e = quantize_on_threads(&values[1..], &shape, GgmlDType::Q8_0, &Device::Cpu, 512)
             .unwrap_err()
             .to_string();
         assert!(e.contains("6143 values") && e.contains("its 6144"), "{e}");
